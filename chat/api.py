@@ -1,0 +1,279 @@
+"""
+The JSON and SSE API that the page and scripts share (docs/api.md). Session authentication;
+POST, PATCH and DELETE need the CSRF header like any Django form.
+"""
+
+import json
+from functools import wraps
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chat import relay as relay_module
+from chat import sse
+from chat.models import Conversation, Message
+from chat.relay import relay, release_connections
+from chat.upstream import Provider
+
+
+class BadInput(Exception):
+    def __init__(self, message, *, field=None, status=400):
+        super().__init__(message)
+        self.message, self.field, self.status = message, field, status
+
+    def response(self):
+        body = {"error": self.message}
+        if self.field:
+            body["field"] = self.field
+        return JsonResponse(body, status=self.status)
+
+
+def _unauthorized():
+    return JsonResponse({"error": "Authentication required."}, status=401)
+
+
+def api_login_required(view):
+    """Like login_required, but answers 401 JSON instead of redirecting to a page."""
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def wrapper(request, *args, **kwargs):
+            if not (await request.auser()).is_authenticated:
+                return _unauthorized()
+            return await view(request, *args, **kwargs)
+
+    else:
+
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return _unauthorized()
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _json_body(request):
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadInput("The request body must be a JSON object.")
+    return data
+
+
+def _text(data, name, *, max_length, required=False):
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise BadInput(f"'{name}' must be a string.", field=name)
+    if required and not value.strip():
+        raise BadInput(f"'{name}' must not be empty.", field=name)
+    if len(value) > max_length:
+        raise BadInput(f"'{name}' is longer than {max_length} characters.", field=name)
+    return value
+
+
+def _model(data):
+    model = data.get("model")
+    if model is None:
+        return None
+    if model not in settings.OPENAI_MODELS:
+        raise BadInput(
+            f"Unknown model {str(model)[:100]!r}. Available: {', '.join(settings.OPENAI_MODELS)}.", field="model"
+        )
+    return model
+
+
+def _conversation_json(conversation):
+    return {
+        "id": conversation.pk,
+        "title": conversation.title,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+
+
+def _get_conversation(user, chat_id):
+    try:
+        return Conversation.objects.for_user(user).get(pk=chat_id)
+    except Conversation.DoesNotExist:
+        raise Http404 from None
+
+
+@require_http_methods(["GET", "POST"])
+@api_login_required
+def chats(request):
+    if request.method == "POST":
+        return _create_chat(request)
+    try:
+        page = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        return BadInput("'page' must be a number.", field="page").response()
+    size = settings.CHAT_PAGE_SIZE
+    conversations = Conversation.objects.for_user(request.user).recent()
+    if query := request.GET.get("q", "").strip():
+        conversations = conversations.filter(title__icontains=query)
+    # One row more than the page tells whether there is a next page, without a COUNT.
+    rows = list(conversations[(page - 1) * size : page * size + 1])
+    return JsonResponse(
+        {
+            "results": [_conversation_json(c) for c in rows[:size]],
+            "next_page": page + 1 if len(rows) > size else None,
+        }
+    )
+
+
+def _create_chat(request):
+    try:
+        data = _json_body(request)
+        model = _model(data) or settings.OPENAI_DEFAULT_MODEL
+        system_prompt = _text(data, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS)
+        title = _text(data, "title", max_length=200)
+    except BadInput as exc:
+        return exc.response()
+    conversation = Conversation.objects.create(
+        owner=request.user, model=model, system_prompt=system_prompt, title=title.strip()
+    )
+    return JsonResponse(_conversation_json(conversation), status=201)
+
+
+@require_http_methods(["GET", "PATCH", "DELETE"])
+@api_login_required
+def chat(request, chat_id):
+    conversation = _get_conversation(request.user, chat_id)
+    if request.method == "DELETE":
+        conversation.delete()
+        return HttpResponse(status=204)
+    if request.method == "PATCH":
+        try:
+            data = _json_body(request)
+            if "title" in data:
+                conversation.title = _text(data, "title", max_length=200).strip()
+            if "system_prompt" in data:
+                conversation.system_prompt = _text(
+                    data, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+                )
+            conversation.model = _model(data) or conversation.model
+        except BadInput as exc:
+            return exc.response()
+        conversation.save(update_fields=["title", "system_prompt", "model"])
+    body = _conversation_json(conversation)
+    body["messages"] = [m.as_json() for m in conversation.messages.order_by("id")]
+    return JsonResponse(body)
+
+
+@sync_to_async
+def _begin_turn(user, chat_id, content, model):
+    try:
+        conversation = _get_conversation(user, chat_id)
+        saved_model = conversation.model
+        conversation.model = model or conversation.model
+        if conversation.model not in settings.OPENAI_MODELS:
+            # The operator removed this conversation's model from the list since.
+            conversation.model = settings.OPENAI_DEFAULT_MODEL
+        if conversation.model != saved_model:
+            conversation.save(update_fields=["model"])
+        question, answer = conversation.begin_turn(content)
+        return conversation, question, answer, conversation.upstream_messages(before_id=answer.pk)
+    finally:
+        release_connections()
+
+
+def _server_address(request):
+    return getattr(request, "scope", {}).get("server")
+
+
+@require_POST
+@api_login_required
+async def send_message(request, chat_id):
+    """Save the person's message, start the answer, and stream it as it is generated."""
+    try:
+        data = _json_body(request)
+        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
+        model = _model(data)
+    except BadInput as exc:
+        return exc.response()
+    user = await request.auser()
+    conversation, question, message, history = await _begin_turn(user, chat_id, content, model)
+    answer = relay.start(
+        message,
+        user_id=user.pk,
+        provider=Provider.for_model(conversation.model, server=_server_address(request)),
+        messages=history,
+    )
+    meta = sse.event(
+        "meta",
+        {
+            "conversation_id": conversation.pk,
+            "user_message_id": question.pk,
+            "assistant_message_id": message.pk,
+            "model": conversation.model,
+            "title": conversation.title,
+        },
+    )
+    return sse.response(
+        _prepend(meta, relay_module.follow(answer, stop_on_disconnect=settings.CHAT_STOP_ON_DISCONNECT))
+    )
+
+
+async def _prepend(first, stream):
+    yield first
+    async for chunk in stream:
+        yield chunk
+
+
+@sync_to_async
+def _get_answer(user, message_id):
+    try:
+        return Message.objects.for_user(user).filter(role=Message.Role.ASSISTANT).get(pk=message_id)
+    except Message.DoesNotExist:
+        raise Http404 from None
+    finally:
+        release_connections()
+
+
+@require_POST
+@api_login_required
+async def stop(request, message_id):
+    """Stop an answer, whichever process generates it. Stopping a finished answer does nothing."""
+    message = await _get_answer(await request.auser(), message_id)
+    if answer := relay.get(message.pk):
+        answer.stop()
+        status = Message.Status.STOPPED
+    else:
+        # Another process generates it: it sees the mark within CHAT_STOP_POLL_INTERVAL,
+        # closes the upstream request and saves what arrived.
+        status = await _request_stop(message.pk)
+    return JsonResponse({"id": message.pk, "status": status})
+
+
+@sync_to_async
+def _request_stop(message_id):
+    try:
+        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(status=Message.Status.STOPPED)
+        return Message.objects.values_list("status", flat=True).get(pk=message_id)
+    finally:
+        release_connections()
+
+
+@require_GET
+@api_login_required
+async def stream(request, message_id):
+    """
+    Replay an answer from the start, or from `Last-Event-ID`, and follow it live to its end.
+    """
+    message = await _get_answer(await request.auser(), message_id)
+    content_from, reasoning_from = sse.parse_delta_id(
+        request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    )
+    meta = sse.event("meta", {"assistant_message_id": message.pk, "conversation_id": message.conversation_id})
+    if answer := relay.get(message.pk):
+        follower = relay_module.follow(answer, content_from=content_from, reasoning_from=reasoning_from)
+    else:
+        follower = relay_module.follow_saved(message.pk, content_from=content_from, reasoning_from=reasoning_from)
+    return sse.response(_prepend(meta, follower))

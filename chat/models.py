@@ -1,0 +1,184 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(owner=user)
+
+    def recent(self):
+        return self.order_by("-updated_at", "-id")
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="conversations", verbose_name=_("owner")
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    model = models.CharField(_("model"), max_length=100)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [
+            # The sidebar: a user's conversations, most recently active first.
+            models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
+        ]
+
+    def __str__(self):
+        return self.title or _("New chat")
+
+    def upstream_messages(self, *, before_id=None):
+        """
+        The messages sent upstream for the next answer: the system prompt, then the most
+        recent turns that fit the history budget, oldest first. Reasoning text and failed
+        answers never go back upstream.
+        """
+        budget = settings.CHAT_HISTORY_CHARS
+        history = (
+            self.messages.filter(
+                models.Q(role=Message.Role.USER) | models.Q(role=Message.Role.ASSISTANT, status__in=HISTORY_STATUSES)
+            )
+            .exclude(content="")
+            .order_by("-id")
+            .values_list("role", "content")
+        )
+        if before_id is not None:
+            history = history.filter(id__lt=before_id)
+        picked = []
+        for role, content in history[: settings.CHAT_HISTORY_MESSAGES]:
+            # The newest message always goes, whatever its length.
+            if picked and len(content) > budget:
+                break
+            budget -= len(content)
+            picked.append({"role": role, "content": content})
+        picked.reverse()
+        if self.system_prompt:
+            picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
+        return picked
+
+    @transaction.atomic
+    def begin_turn(self, content):
+        """
+        Save the user's message and an empty assistant message to stream into, before any
+        upstream call, so that nothing the person typed is lost whatever happens next.
+        """
+        now = timezone.now()
+        question = self.messages.create(role=Message.Role.USER, content=content, created_at=now)
+        answer = self.begin_answer(now=now)
+        if not self.title:
+            self.title = Truncator(" ".join(content.split())).chars(60)
+        self.updated_at = now
+        self.save(update_fields=["title", "updated_at"])
+        return question, answer
+
+    def begin_answer(self, *, now=None):
+        return self.messages.create(
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=self.model,
+            created_at=now or timezone.now(),
+        )
+
+
+class MessageQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(conversation__owner=user)
+
+    def abandoned(self):
+        """
+        Answers still marked streaming whose generating process stopped refreshing them
+        (it was killed): they will never finish.
+        """
+        silent_for = timedelta(seconds=settings.CHAT_ABANDONED_SECONDS)
+        return self.filter(status=Message.Status.STREAMING, updated_at__lt=timezone.now() - silent_for)
+
+    def mark_abandoned_interrupted(self):
+        return self.abandoned().update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system", _("System")
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", _("Streaming")
+        COMPLETE = "complete", _("Complete")
+        STOPPED = "stopped", _("Stopped")
+        ERROR = "error", _("Error")
+        INTERRUPTED = "interrupted", _("Interrupted")
+
+    conversation = models.ForeignKey(
+        Conversation,
+        models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+        # Covered by the composite index below.
+        db_index=False,
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    content = models.TextField(_("content"), blank=True)
+    reasoning = models.TextField(_("reasoning"), blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Refreshed while an answer is generated, so an answer whose process died can be told
+    # from one still in progress.
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            # A conversation's messages in order.
+            models.Index(fields=["conversation", "id"], name="message_conversation_order"),
+            # Finding answers left streaming by a process that died.
+            models.Index(fields=["status", "updated_at"], name="message_status_updated"),
+        ]
+
+    def __str__(self):
+        return Truncator(self.content).chars(60) or f"{self.get_role_display()} #{self.pk}"
+
+    @property
+    def is_finished(self):
+        return self.status != self.Status.STREAMING
+
+    def as_json(self):
+        return {
+            "id": self.pk,
+            "role": self.role,
+            "content": self.content,
+            "reasoning": self.reasoning,
+            "status": self.status,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "error": self.error,
+            "first_token_ms": self.first_token_ms,
+            "duration_ms": self.duration_ms,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+# Answers worth sending back upstream as history.
+HISTORY_STATUSES = [Message.Status.COMPLETE, Message.Status.STOPPED]

@@ -1,0 +1,215 @@
+"""
+The OpenAI-compatible upstream: one client per provider, and the turning of its streamed
+bytes into content and reasoning deltas.
+
+The SDK makes the request (auth, retries before the first byte, error statuses), over its
+aiohttp transport; the stream itself is parsed here from raw bytes instead of through the
+SDK's per-chunk pydantic models, which cost more CPU than everything else in the relay.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+import httpx2
+import openai
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL = "demo"
+
+
+class UpstreamError(Exception):
+    """A failure of the provider, with a message that is safe to show to the person."""
+
+    def __init__(self, public_message, *, detail=""):
+        super().__init__(public_message)
+        self.public_message = public_message
+        self.detail = detail or public_message
+
+
+@dataclass
+class Provider:
+    base_url: str
+    api_key: str
+
+    @classmethod
+    def for_model(cls, model, *, server=None):
+        """
+        The provider that serves `model`. The demo model is served by this very process
+        (chat.demo), reached over loopback on the address the request came in on, so the
+        demo goes through exactly the same relay as a real provider.
+        """
+        if model == DEMO_MODEL:
+            host, port = server or ("127.0.0.1", 8000)
+            if ":" in host:
+                host = f"[{host}]"
+            return cls(f"http://{host}:{port}/demo/v1", demo_api_key())
+        return cls(settings.OPENAI_BASE_URL or "https://api.openai.com/v1", settings.OPENAI_API_KEY or "none")
+
+
+def demo_api_key():
+    """A key only this deployment knows, so the demo endpoint is not an open relay."""
+    return "demo-" + hashlib.sha256(f"demo:{settings.SECRET_KEY}".encode()).hexdigest()[:32]
+
+
+_clients = {}
+
+
+def client_for(provider):
+    # One client (and so one connection pool) per provider and event loop: aiohttp sessions
+    # belong to the loop that made them.
+    key = (id(asyncio.get_running_loop()), provider.base_url, provider.api_key)
+    client = _clients.get(key)
+    if client is None:
+        client = openai.AsyncOpenAI(
+            api_key=provider.api_key,
+            base_url=provider.base_url,
+            max_retries=settings.OPENAI_MAX_RETRIES,
+            timeout=openai.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT),
+            # aiohttp caps a session at 100 connections unless told otherwise, and hundreds
+            # of answers may stream from one provider at once.
+            http_client=openai.DefaultAioHttpClient(
+                limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=100)
+            ),
+        )
+        _clients[key] = client
+    return client
+
+
+@dataclass
+class StreamParser:
+    """
+    Turns the bytes of an OpenAI `chat.completions` stream into deltas.
+
+    `feed()` takes whatever bytes arrived and returns the deltas they complete, as
+    (kind, text) pairs where kind is "content" or "reasoning". The finish reason, usage and
+    end marker are kept as attributes.
+    """
+
+    finish_reason: str = ""
+    usage: dict = field(default_factory=dict)
+    done: bool = False
+    _buffer: bytes = b""
+
+    def feed(self, data):
+        deltas = []
+        buffer = self._buffer + data
+        *lines, self._buffer = buffer.split(b"\n")
+        for line in lines:
+            # Only data lines matter; blank lines, comments (": keep-alive") and event
+            # names carry nothing for a chat completion.
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            if payload:
+                self._chunk(payload, deltas)
+        return deltas
+
+    def _chunk(self, payload, deltas):
+        try:
+            chunk = json.loads(payload)
+            if "error" in chunk and chunk["error"]:
+                raise UpstreamError(_provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"))
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                # DeepSeek and Qwen call it reasoning_content; vLLM and others, reasoning.
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    deltas.append(("reasoning", reasoning))
+                content = delta.get("content")
+                if content:
+                    deltas.append(("content", content))
+                if choice.get("finish_reason"):
+                    self.finish_reason = choice["finish_reason"]
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+        except UpstreamError:
+            raise
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise UpstreamError(MESSAGES["malformed"], detail=f"malformed chunk {payload[:200]!r}: {exc}") from None
+
+    def close(self):
+        """The stream ended: make sure it ended properly."""
+        if self._buffer.strip():
+            self.feed(b"\n")
+        if not self.done and not self.finish_reason:
+            raise UpstreamError(MESSAGES["truncated"], detail="stream ended without [DONE] or a finish reason")
+
+
+def _provider_error_message(error):
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return MESSAGES["provider"] + (f" ({str(message)[:200]})" if message else "")
+
+
+MESSAGES = {
+    "connect": "Could not reach the model provider. Check OPENAI_BASE_URL and the server's network.",
+    "timeout": "The model provider did not answer in time.",
+    "stalled": "The model provider stopped sending the answer.",
+    "broken": "The connection to the model provider broke off during the answer.",
+    "truncated": "The answer ended before the model provider finished it.",
+    "malformed": "The model provider sent data that could not be read.",
+    "provider": "The model provider reported an error",
+    401: "The model provider rejected the API key (HTTP 401).",
+    403: "The model provider refused access to this model (HTTP 403).",
+    404: "The model provider does not know this model (HTTP 404).",
+    429: "The model provider is rate limiting requests (HTTP 429).",
+    "status": "The model provider answered with an error (HTTP {status}).",
+}
+
+
+def public_error(exc):
+    """An UpstreamError for any exception raised while calling the provider."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = MESSAGES.get(status) or MESSAGES["status"].format(status=status)
+        if status == 429:
+            retry_after = exc.response.headers.get("retry-after")
+            if retry_after:
+                message += f" Try again in {retry_after} seconds."
+        return UpstreamError(message, detail=detail)
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError(MESSAGES["timeout"], detail=detail)
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError(MESSAGES["connect"], detail=detail)
+    if isinstance(exc, httpx2.TimeoutException):
+        return UpstreamError(MESSAGES["stalled"], detail=detail)
+    if isinstance(exc, (httpx2.HTTPError, OSError, asyncio.IncompleteReadError)):
+        return UpstreamError(MESSAGES["broken"], detail=detail)
+    return UpstreamError(MESSAGES["provider"] + ".", detail=detail)
+
+
+async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
+    """
+    Yield lists of (kind, text) deltas as the provider streams them; `parser` keeps the
+    finish reason and usage. Raise UpstreamError for every failure.
+    """
+    params = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if max_tokens:
+        params["max_tokens"] = max_tokens
+    try:
+        client = client_for(provider)
+        async with client.chat.completions.with_streaming_response.create(**params) as response:
+            async for data in response.http_response.aiter_bytes():
+                deltas = parser.feed(data)
+                if deltas:
+                    yield deltas
+        parser.close()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise public_error(exc) from exc

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from chat import api, demo, views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/<int:chat_id>/", views.conversation, name="conversation"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/chats/", api.chats, name="api-chats"),
+    path("api/chats/<int:chat_id>/", api.chat, name="api-chat"),
+    path("api/chats/<int:chat_id>/messages/", api.send_message, name="api-send-message"),
+    path("api/messages/<int:message_id>/stop/", api.stop, name="api-stop"),
+    path("api/messages/<int:message_id>/stream/", api.stream, name="api-stream"),
+    path("demo/v1/chat/completions", demo.chat_completions, name="demo-chat-completions"),
+    path("demo/v1/models", demo.models, name="demo-models"),
+]

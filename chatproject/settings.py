@@ -1,0 +1,216 @@
+"""
+Settings, read from the environment (and an optional `.env` file beside manage.py).
+
+Every variable is listed with a comment in `.env.example`. With nothing set, the project runs
+for development: DEBUG on, a SQLite file database and the built-in demo model. With DEBUG off,
+start-up refuses to go on without a real SECRET_KEY and ALLOWED_HOSTS.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=True)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off it is required: put a long random "
+            "string in .env (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = "django-insecure-development-only-key"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set. With DEBUG off it is required, e.g. ALLOWED_HOSTS=chat.example.com"
+    )
+# The server calls itself on loopback (the demo model), and a panel's monitor checks /healthz
+# there, whatever public name the site has.
+ALLOWED_HOSTS += [host for host in ("127.0.0.1", "localhost", "[::1]") if host not in ALLOWED_HOSTS]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chat.middleware.private_responses",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+WSGI_APPLICATION = "chatproject.wsgi.application"
+ASGI_APPLICATION = "chatproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Databases. DATABASE_URL picks the engine: sqlite:///path, postgres://..., mysql://...
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+# Under ASGI every request runs in its own thread, so persistent connections would pile up;
+# Django's docs ask for CONN_MAX_AGE = 0 there and a pool in the backend instead.
+_db["CONN_MAX_AGE"] = 0
+_db["CONN_HEALTH_CHECKS"] = False
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            # WAL lets readers go on while a stream saves its answer; IMMEDIATE makes writers
+            # queue for the lock instead of failing with "database is locked" mid-transaction.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_TIMEOUT", default=20),
+        }
+    )
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    if env.bool("DATABASE_POOL", default=True):
+        # django-environ cannot express the pool in the URL.
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX", default=20),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=30),
+        }
+elif _db["ENGINE"] == "django.db.backends.mysql":
+    # PyMySQL is pure Python, so it installs on any server without MySQL headers or a compiler.
+    # Django checks the version of the mysqlclient API it stands in for.
+    import pymysql
+
+    pymysql.version_info = (2, 2, 1, "final", 0)
+    pymysql.install_as_MySQLdb()
+    _db.setdefault("OPTIONS", {}).update({"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"})
+    _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "login"
+SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=False)
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# In development, serve static files from the source folders without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Security. Behind nginx terminating TLS, set SECURE_PROXY_SSL_HEADER=true so Django trusts
+# X-Forwarded-Proto from it; the secure-cookie and HSTS knobs follow.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Loopback callers speak plain HTTP: the demo model's relay and health monitors.
+SECURE_REDIRECT_EXEMPT = [r"^demo/", r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "chat": {"level": env.str("CHAT_LOG_LEVEL", default="INFO"), "propagate": True},
+    },
+}
+
+# --- The chat product ---------------------------------------------------------------------
+
+# Any OpenAI-compatible provider: OpenAI, DeepSeek, Qwen (DashScope), Moonshot, Ollama, vLLM...
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+# "demo" is the built-in offline model; it is offered when no provider is configured.
+_provider_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
+OPENAI_MODELS = env.list("OPENAI_MODELS", default=["gpt-4o-mini"] if _provider_configured else ["demo"])
+OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default=OPENAI_MODELS[0])
+if OPENAI_DEFAULT_MODEL not in OPENAI_MODELS:
+    raise ImproperlyConfigured(f"OPENAI_DEFAULT_MODEL={OPENAI_DEFAULT_MODEL!r} is not in OPENAI_MODELS.")
+OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=10.0)
+# The longest silence tolerated from the provider, before the first token or between two.
+OPENAI_READ_TIMEOUT = env.float("OPENAI_READ_TIMEOUT", default=300.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=1)
+
+CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=0)  # 0: let the provider decide
+CHAT_MAX_PROMPT_CHARS = env.int("CHAT_MAX_PROMPT_CHARS", default=32000)
+CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8000)
+# How much of the earlier conversation goes upstream with each turn, newest first.
+CHAT_HISTORY_CHARS = env.int("CHAT_HISTORY_CHARS", default=24000)
+CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
+CHAT_PAGE_SIZE = env.int("CHAT_PAGE_SIZE", default=50)
+# An answer keeps being generated when the browser goes away, unless this is on.
+CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)
+# How often a generating answer's partial text is saved, and stop requests from other
+# processes are noticed.
+CHAT_SAVE_INTERVAL = env.float("CHAT_SAVE_INTERVAL", default=1.0)
+CHAT_STOP_POLL_INTERVAL = env.float("CHAT_STOP_POLL_INTERVAL", default=0.5)
+# An answer still marked streaming that its process has not refreshed for this long was left
+# by a process that died; it is marked interrupted (and can be retried).
+CHAT_ABANDONED_SECONDS = env.float("CHAT_ABANDONED_SECONDS", default=30.0)
+# On shutdown (SIGTERM, a graceful restart), how long answers in flight may take to finish
+# before they are saved as far as they got. Keep it below gunicorn's graceful timeout.
+CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=90.0)
+# A comment line sent while the model is silent, so proxies (nginx: proxy_read_timeout 60s
+# on BaoTa) do not cut the stream.
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
+# Seconds between two tokens of the built-in demo model.
+DEMO_TOKEN_DELAY = env.float("DEMO_TOKEN_DELAY", default=0.03)

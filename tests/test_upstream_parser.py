@@ -1,0 +1,76 @@
+"""Turning the provider's streamed bytes into deltas."""
+
+import json
+
+import pytest
+
+from chat.upstream import StreamParser, UpstreamError
+
+
+def sse(*chunks):
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+
+
+def delta(content=None, reasoning=None, finish=None):
+    d = {}
+    if content is not None:
+        d["content"] = content
+    if reasoning is not None:
+        d["reasoning_content"] = reasoning
+    return {"choices": [{"index": 0, "delta": d, "finish_reason": finish}]}
+
+
+def test_it_parses_content_finish_reason_and_usage():
+    parser = StreamParser()
+    data = sse(
+        delta(""), delta("Hel"), delta("lo"), delta(finish="stop"), {"choices": [], "usage": {"prompt_tokens": 3}}
+    )
+    assert parser.feed(data + b"data: [DONE]\n\n") == [("content", "Hel"), ("content", "lo")]
+    parser.close()
+    assert (parser.finish_reason, parser.usage, parser.done) == ("stop", {"prompt_tokens": 3}, True)
+
+
+def test_it_reassembles_lines_split_across_reads():
+    data = sse(delta("你好"), delta("🎉")) + b"data: [DONE]\n\n"
+    parser = StreamParser()
+    out = []
+    for i in range(len(data)):
+        out += parser.feed(data[i : i + 1])
+    assert out == [("content", "你好"), ("content", "🎉")]
+    parser.close()
+
+
+def test_it_separates_reasoning_from_content():
+    parser = StreamParser()
+    out = parser.feed(sse(delta(reasoning="hmm"), {"choices": [{"delta": {"reasoning": "vllm"}}]}, delta("ok")))
+    assert out == [("reasoning", "hmm"), ("reasoning", "vllm"), ("content", "ok")]
+
+
+def test_it_ignores_comments_event_names_and_crlf():
+    parser = StreamParser()
+    data = b": keep-alive\r\n\r\nevent: message\r\n" + sse(delta("x")).replace(b"\n", b"\r\n")
+    assert parser.feed(data) == [("content", "x")]
+
+
+def test_a_malformed_chunk_is_an_error():
+    with pytest.raises(UpstreamError, match="could not be read"):
+        StreamParser().feed(b"data: {oops\n\n")
+
+
+def test_an_error_chunk_is_an_error():
+    with pytest.raises(UpstreamError, match="overloaded"):
+        StreamParser().feed(sse({"error": {"message": "overloaded"}}))
+
+
+def test_a_stream_without_done_or_finish_reason_is_truncated():
+    parser = StreamParser()
+    parser.feed(sse(delta("partial")))
+    with pytest.raises(UpstreamError, match="ended before"):
+        parser.close()
+
+
+def test_a_finish_reason_without_done_is_accepted():
+    parser = StreamParser()
+    parser.feed(sse(delta("x", finish="length")))
+    parser.close()
+    assert parser.finish_reason == "length"
