@@ -1,3 +1,5 @@
+from functools import wraps
+
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -6,11 +8,87 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 
 from chat.models import Conversation
 from chat.upstream import DEMO_MODEL
+
+# The pages run only their own scripts: model output that slipped past the sanitizer still
+# could not run. KaTeX sets inline styles, hence 'unsafe-inline' for styles only. Images only
+# from this server, so an answer cannot make the browser send data to another site.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def content_security_policy(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+    return wrapper
+
+
+def _page_strings():
+    """The page script's own words, translated here so the page needs no extra request."""
+    return {
+        "appName": _("Chat"),
+        "newChat": _("New chat"),
+        "copy": _("Copy"),
+        "copied": _("Copied"),
+        "copyFailed": _("Could not copy"),
+        "copyCode": _("Copy code"),
+        "edit": _("Edit"),
+        "cancel": _("Cancel"),
+        "send": _("Send"),
+        "regenerate": _("Regenerate"),
+        "retry": _("Retry"),
+        "rename": _("Rename"),
+        "delete": _("Delete"),
+        # Translators: {title} is the conversation's title.
+        "deleteConfirm": _("Delete “{title}”? Its messages will be deleted too. This cannot be undone."),
+        "thinking": _("Thinking…"),
+        "reasoning": _("Thoughts"),
+        "stopped": _("Stopped."),
+        "interrupted": _("Interrupted: the server stopped during this answer."),
+        "error": _("Something went wrong."),
+        "reconnecting": _("The connection was lost. Reconnecting…"),
+        "connectionLost": _("The connection was lost. Reload the page to see the rest of the answer."),
+        "networkError": _("The server could not be reached. Check your connection and try again."),
+        "notFound": _("This conversation does not exist or was deleted."),
+        "pageError": _("Something went wrong on this page. Reload it to continue."),
+        "offline": _("You are offline."),
+        # Translators: {max} is a number of characters.
+        "tooLong": _("The message is longer than {max} characters."),
+        "noChats": _("No conversations yet."),
+        "noResults": _("No conversations found."),
+        "today": _("Today"),
+        "yesterday": _("Yesterday"),
+        "previous7": _("Previous 7 days"),
+        "previous30": _("Previous 30 days"),
+        "older": _("Older"),
+        # Translators: {model} is the name of the built-in offline demo model.
+        "demoModel": _("{model} (demo, offline)"),
+        "saved": _("Saved."),
+        "image": _("Image"),
+    }
 
 
 def _page_config(request, conversation=None):
@@ -21,16 +99,21 @@ def _page_config(request, conversation=None):
         "default_model": settings.OPENAI_DEFAULT_MODEL,
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
+        "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,
         "username": request.user.get_username(),
+        "login_url": reverse(settings.LOGIN_URL),
+        "strings": _page_strings(),
     }
 
 
 @login_required
+@content_security_policy
 def index(request):
     return render(request, "chat/chat.html", {"config": _page_config(request)})
 
 
 @login_required
+@content_security_policy
 def conversation(request, chat_id):
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=chat_id)
     return render(
@@ -38,6 +121,7 @@ def conversation(request, chat_id):
     )
 
 
+@method_decorator(content_security_policy, name="dispatch")
 class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
@@ -45,6 +129,7 @@ class LoginView(auth_views.LoginView):
         return super().get_context_data(signup_enabled=settings.SIGNUP_ENABLED, **kwargs)
 
 
+@content_security_policy
 def signup(request):
     if not settings.SIGNUP_ENABLED:
         raise Http404("Sign-up is turned off.")
