@@ -8,6 +8,7 @@ import uvicorn
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.browser import browser, make_page  # noqa: F401  (fixtures of the browser tests)
 from tests.fake_upstream import FakeUpstream, Script
 from tests.live import LiveClient
 
