@@ -73,6 +73,7 @@ def _page_strings():
         "connectionLost": _("The connection was lost. Reload the page to see the rest of the answer."),
         "networkError": _("The server could not be reached. Check your connection and try again."),
         "notFound": _("This conversation does not exist or was deleted."),
+        "serverError": _("The server had a problem. Try again in a moment."),
         "pageError": _("Something went wrong on this page. Reload it to continue."),
         "offline": _("You are offline."),
         # Translators: {max} is a number of characters.

@@ -100,6 +100,8 @@
         window.location.href = `${config.login_url}?next=${encodeURIComponent(window.location.pathname)}`;
       }
       if (error.status === 0) return t.networkError;
+      if (error.status === 404) return t.notFound;
+      if (error.status >= 500) return t.serverError;
       return error.message || t.error;
     }
     return t.error;
@@ -337,7 +339,7 @@
     const codeCopy = event.target.closest(".code-copy");
     if (codeCopy) {
       const code = codeCopy.closest(".code-block").querySelector("pre code, pre");
-      copyWithFeedback(codeCopy, code.textContent);
+      copyWithFeedback(codeCopy, code.textContent.replace(/\n$/, ""));
       return;
     }
     const button = event.target.closest("[data-action]");
@@ -973,6 +975,9 @@
   }
 
   ui.settingsToggle.addEventListener("click", () => toggleSettings(ui.settings.hidden));
+  ui.systemPrompt.addEventListener("input", () => {
+    ui.settingsStatus.textContent = "";
+  });
   ui.settingsClose.addEventListener("click", () => toggleSettings(false));
   ui.settingsForm.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -147,21 +147,20 @@ window.ChatMarkdown = (function () {
     wrapper.append(bar, pre);
   }
 
-  // Images from other sites would tell them who reads the answer (and could carry data out
-  // in their address): they become links. The CSP blocks them too.
+  // An image would be fetched as soon as it is shown: from another site, that tells the site
+  // who reads the answer (and the address can carry data out); from this one, it is a request
+  // the model chose. So images become links, except inline data: images. The CSP agrees.
   function imageToLink(image, strings) {
+    const source = image.getAttribute("src") || "";
+    if (/^data:image\/(?:png|gif|jpeg|webp);/i.test(source)) return;
     let url = null;
     try {
-      url = new URL(image.getAttribute("src") || "", window.location.href);
+      url = new URL(source, window.location.href);
     } catch (e) {
       url = null;
     }
-    if (url && (url.origin === window.location.origin || url.protocol === "data:")) {
-      image.setAttribute("loading", "lazy");
-      return;
-    }
     const link = document.createElement("a");
-    link.textContent = `[${strings.image}: ${image.getAttribute("alt") || (url ? url.href : "")}]`;
+    link.textContent = `[${strings.image}: ${image.getAttribute("alt") || source}]`;
     if (url && (url.protocol === "https:" || url.protocol === "http:")) {
       link.href = url.href;
       link.target = "_blank";
@@ -170,14 +169,9 @@ window.ChatMarkdown = (function () {
     image.replaceWith(link);
   }
 
-  // Renders `text` into `element`. `final`: the answer is complete.
-  function render(element, text, { final = false, strings = {} } = {}) {
-    if (!ready) {
-      element.classList.add("plain");
-      element.textContent = text;
-      return;
-    }
-    const fragment = DOMPurify.sanitize(parser.parse(text), SANITIZE);
+  // One block of Markdown (a paragraph, a list, a table, a code block…) as safe DOM nodes.
+  function renderBlock(token, final, strings) {
+    const fragment = DOMPurify.sanitize(parser.parser([token]), SANITIZE);
     // Still in DOMPurify's inert document: nothing loads until it is inserted.
     for (const image of fragment.querySelectorAll("img")) imageToLink(image, strings);
     for (const code of fragment.querySelectorAll("pre > code")) highlight(code, final);
@@ -189,7 +183,48 @@ window.ChatMarkdown = (function () {
       table.replaceWith(wrapper);
       wrapper.append(table);
     }
-    element.replaceChildren(fragment);
+    return [...fragment.childNodes];
+  }
+
+  // What each element shows: its blocks' sources and the nodes they became.
+  const shown = new WeakMap();
+
+  // Renders `text` into `element`. `final`: the answer is complete. Each top-level block is
+  // sanitized on its own, so an unclosed tag cannot swallow the rest of the answer; blocks
+  // that did not change since the last render keep their nodes, so while an answer streams
+  // only its last block is redrawn (no flicker, a selection survives).
+  function render(element, text, { final = false, strings = {} } = {}) {
+    if (!ready) {
+      element.classList.add("plain");
+      element.textContent = text;
+      return;
+    }
+    const tokens = parser.lexer(text);
+    const links = Object.keys(tokens.links || {}).join("\n");
+    let previous = shown.get(element);
+    // A new link reference can change any earlier block; the final render guesses languages.
+    if (!previous || previous.links !== links || final !== previous.final) {
+      element.replaceChildren();
+      previous = { blocks: [] };
+    }
+    let same = 0;
+    while (
+      same < previous.blocks.length &&
+      same < tokens.length &&
+      previous.blocks[same].raw === tokens[same].raw
+    ) {
+      same++;
+    }
+    for (const block of previous.blocks.slice(same)) {
+      for (const node of block.nodes) node.remove();
+    }
+    const blocks = previous.blocks.slice(0, same);
+    for (const token of tokens.slice(same)) {
+      const nodes = renderBlock(token, final, strings);
+      element.append(...nodes);
+      blocks.push({ raw: token.raw, nodes });
+    }
+    shown.set(element, { blocks, links, final });
   }
 
   return { render, ready };
