@@ -53,9 +53,13 @@ def make_page(browser, asgi_server, live):
     contexts = []
     pages = []
 
-    def make(user=None, *, viewport=DESKTOP, locale="en-US", color_scheme="light", clipboard=False):
+    def make(user=None, *, viewport=DESKTOP, locale="en-US", color_scheme="light", clipboard=False, scale=1):
         context = browser.new_context(
-            base_url=asgi_server.url, viewport=viewport, locale=locale, color_scheme=color_scheme
+            base_url=asgi_server.url,
+            viewport=viewport,
+            locale=locale,
+            color_scheme=color_scheme,
+            device_scale_factor=scale,
         )
         contexts.append(context)
         if user is not None:
