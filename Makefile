@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test lint migrate static bench clean
+.PHONY: run serve test browser screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,27 @@ run: migrate static
 serve: migrate static
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium. Install it when it is missing and we can (root,
+# apt-get); if it stays missing, those tests fail: they never skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	echo "chromium is not installed (apt-get install chromium): the browser tests will fail." >&2
+
+# The README's screenshots, docs/screenshot-{light,dark,phone}.png, of a sample conversation.
+screenshots: $(VENV)/.dev browser
+	$(BIN)/python -m pytest tests/screenshots.py -q
+
+# After changing the page's words: refresh the Chinese catalogue, translate the new entries in
+# locale/zh_Hans/LC_MESSAGES/django.po, run it again to compile, commit both files. Needs gettext.
+messages: $(VENV)/.runtime
+	$(BIN)/python manage.py makemessages -l zh_Hans --add-location=file \
+		--ignore=.venv --ignore=static --ignore=staticfiles --ignore=tests --ignore=deploy
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
