@@ -1,5 +1,6 @@
-"""Language, dark mode and the phone layout, in a real browser."""
+"""Language, dark mode, the phone layout and failures, in a real browser."""
 
+import json
 import re
 
 import pytest
@@ -123,3 +124,66 @@ def test_following_the_answer_stops_when_the_person_scrolls_up(make_page, owner,
         "return el.scrollHeight - el.scrollTop - el.clientHeight < 12; }"
     )
     expect(page.locator("#jump")).to_be_hidden()
+
+
+def test_the_language_switch_comes_back_to_the_open_conversation(make_page, owner, live):
+    chat_id = live(owner).create_chat(title="Stay here")
+    page = open_chat(make_page(owner))
+    page.locator(".chat-link", has_text="Stay here").click()
+    expect(page).to_have_url(re.compile(rf"/c/{chat_id}/$"))
+    page.select_option("#language-sidebar", "zh-hans")
+    expect(page.locator("#new-chat")).to_have_text("新对话")
+    expect(page).to_have_url(re.compile(rf"/c/{chat_id}/$"))
+
+
+def test_a_page_whose_script_cannot_load_says_so_instead_of_staying_blank(make_page, owner):
+    page = make_page(owner)
+    page.route("**/static/chat/chat.js", lambda route: route.abort())
+    page.goto("/")
+    message = page.locator("#boot-message")
+    expect(message).to_contain_text("the page's script files could not be loaded")
+    page.wait_for_function("() => getComputedStyle(document.getElementById('boot-message')).opacity === '1'")
+
+
+def test_without_the_markdown_libraries_answers_still_show_as_plain_text(make_page, owner, upstream):
+    upstream.push(Script(words=["**not bold** ", "<b>nor this</b>"]))
+    page = make_page(owner)
+    page.route(re.compile(r".*/static/vendor/(marked|dompurify)/.*\.js$"), lambda route: route.abort())
+    open_chat(page)
+    send(page, "Plain please")
+    answer = page.locator(".message.assistant .markdown")
+    expect(answer).to_have_text("**not bold** <b>nor this</b>")
+    expect(answer.locator("b, strong")).to_have_count(0)
+
+
+def test_an_answer_whose_stream_breaks_resumes_where_it_stopped(make_page, owner, live, upstream):
+    script = Script(words=["one ", "two ", "three ", "four ", "five"], hold_at=2)
+    upstream.push(script)
+    page = make_page(owner)
+
+    def cut_after_two_deltas(route):
+        # What a proxy or a flaky network does: the answer's stream ends early, without `done`.
+        chat_id = int(re.search(r"/api/chats/(\d+)/messages/", route.request.url).group(1))
+        stream = live(owner).send(chat_id, route.request.post_data_json["content"])
+        events = []
+        for event in stream:
+            events.append(event)
+            if len(events) == 3:  # meta and two deltas
+                break
+        stream.close()
+        body = "".join(
+            f"event: {e.name}\n" + (f"id: {e.id}\n" if e.id else "") + f"data: {json.dumps(e.data)}\n\n" for e in events
+        )
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    page.route("**/api/chats/*/messages/", cut_after_two_deltas)
+    open_chat(page)
+    send(page, "Count")
+    answer = page.locator(".message.assistant")
+    expect(answer.locator(".markdown")).to_have_text("one two")
+    expect(page.locator("#notice")).to_have_text("The connection was lost. Reconnecting…")
+    script.release.set()
+    expect(answer.locator(".markdown")).to_have_text("one two three four five")
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(page.locator("#notice")).to_be_hidden()
+    assert len(upstream.chat_requests) == 1  # resumed, not asked again

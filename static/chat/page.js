@@ -62,7 +62,12 @@
     // With scripts, picking a language applies it at once (without, the form's button does).
     for (const select of document.querySelectorAll("select[data-autosubmit]")) {
       select.form.classList.add("autosubmit");
-      select.addEventListener("change", () => select.form.submit());
+      select.addEventListener("change", () => {
+        // Come back to where the person is now: the chat page moves between conversations
+        // without loading a new page.
+        select.form.elements.next.value = window.location.pathname + window.location.search;
+        select.form.submit();
+      });
     }
   });
 })();
