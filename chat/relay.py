@@ -197,9 +197,13 @@ class Relay:
             answer.finish_reason = parser.finish_reason
             answer.usage = parser.usage
         except upstream.UpstreamError as exc:
+            if exc.deltas:
+                answer.append(exc.deltas)
+            if exc.kind == "timeout" and answer.first_token_ms is not None:
+                exc = upstream.UpstreamError.of("stalled", detail=exc.detail, seconds=settings.OPENAI_READ_TIMEOUT)
             status = Status.ERROR
             answer.error = exc.public_message
-            logger.warning("upstream error on message %s: %s", answer.message_id, exc.detail)
+            logger.warning("upstream error on message %s (%s): %s", answer.message_id, answer.model, exc.detail)
         except Exception:
             status = Status.ERROR
             answer.error = upstream.MESSAGES["provider"] + "."
@@ -309,22 +313,21 @@ def _delta_events(reader_state, answer):
 
 
 def end_event(status, *, finish_reason="", usage=None, error="", first_token_ms=None, duration_ms=None):
-    if status == Status.ERROR:
-        return sse.event("error", {"message": error, "status": status})
+    """The last event of a stream: `done`, or `error` (with the message) when the provider failed."""
     usage = usage or {}
-    return sse.event(
-        "done",
-        {
-            "status": status,
-            "finish_reason": finish_reason,
-            "usage": {
-                "prompt_tokens": usage.get("prompt_tokens"),
-                "completion_tokens": usage.get("completion_tokens"),
-            },
-            "first_token_ms": first_token_ms,
-            "duration_ms": duration_ms,
+    data = {
+        "status": status,
+        "finish_reason": finish_reason,
+        "usage": {
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
         },
-    )
+        "first_token_ms": first_token_ms,
+        "duration_ms": duration_ms,
+    }
+    if status == Status.ERROR:
+        return sse.event("error", {"message": error, **data})
+    return sse.event("done", data)
 
 
 async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect=False):

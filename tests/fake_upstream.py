@@ -86,8 +86,16 @@ class FakeUpstream:
 
     def stop(self):
         if self._loop:
+            asyncio.run_coroutine_threadsafe(self._close_connections(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+
+    async def _close_connections(self):
+        self._server.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def reset(self):
         self.requests.clear()
@@ -249,7 +257,9 @@ class FakeUpstream:
         except ConnectionError:
             return False
         finally:
+            # The next request on this connection is read only once the watcher is gone.
             watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
     async def _fault(self, script, writer, send, chunk, gone):
         if script.fault == "malformed":
