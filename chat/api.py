@@ -162,8 +162,13 @@ def chat(request, chat_id):
         except BadInput as exc:
             return exc.response()
         conversation.save(update_fields=["title", "system_prompt", "model"])
+    messages = list(conversation.messages.order_by("id"))
+    # Answers left streaming by a process that died are shown as interrupted, not as
+    # spinning for ever.
+    if any(not m.is_finished for m in messages) and conversation.messages.mark_abandoned_interrupted():
+        messages = list(conversation.messages.order_by("id"))
     body = _conversation_json(conversation)
-    body["messages"] = [m.as_json() for m in conversation.messages.order_by("id")]
+    body["messages"] = [m.as_json() for m in messages]
     return JsonResponse(body)
 
 
@@ -232,7 +237,7 @@ def _get_answer(user, message_id):
     try:
         return Message.objects.for_user(user).filter(role=Message.Role.ASSISTANT).get(pk=message_id)
     except Message.DoesNotExist:
-        raise Http404 from None
+        raise BadInput("No such answer.", status=404) from None
     finally:
         release_connections()
 
@@ -241,24 +246,12 @@ def _get_answer(user, message_id):
 @api_login_required
 async def stop(request, message_id):
     """Stop an answer, whichever process generates it. Stopping a finished answer does nothing."""
-    message = await _get_answer(await request.auser(), message_id)
-    if answer := relay.get(message.pk):
-        answer.stop()
-        status = Message.Status.STOPPED
-    else:
-        # Another process generates it: it sees the mark within CHAT_STOP_POLL_INTERVAL,
-        # closes the upstream request and saves what arrived.
-        status = await _request_stop(message.pk)
-    return JsonResponse({"id": message.pk, "status": status})
-
-
-@sync_to_async
-def _request_stop(message_id):
     try:
-        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(status=Message.Status.STOPPED)
-        return Message.objects.values_list("status", flat=True).get(pk=message_id)
-    finally:
-        release_connections()
+        message = await _get_answer(await request.auser(), message_id)
+    except BadInput as exc:
+        return exc.response()
+    status = await relay_module.stop(message.pk)
+    return JsonResponse({"id": message.pk, "status": status})
 
 
 @require_GET
@@ -267,7 +260,10 @@ async def stream(request, message_id):
     """
     Replay an answer from the start, or from `Last-Event-ID`, and follow it live to its end.
     """
-    message = await _get_answer(await request.auser(), message_id)
+    try:
+        message = await _get_answer(await request.auser(), message_id)
+    except BadInput as exc:
+        return exc.response()
     content_from, reasoning_from = sse.parse_delta_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     )

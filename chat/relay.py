@@ -155,9 +155,36 @@ def _stopped_elsewhere(message_ids):
 def _load(message_id):
     message = Message.objects.filter(pk=message_id).first()
     if message and message.status == Status.STREAMING:
-        if Message.objects.filter(pk=message_id).abandoned().update(status=Status.INTERRUPTED):
+        if Message.objects.filter(pk=message_id).mark_abandoned_interrupted():
             message.status = Status.INTERRUPTED
     return message
+
+
+@_database
+def _mark_stopped(message_id):
+    """
+    Ask whichever process generates this answer to stop it, through the database: that
+    process notices within CHAT_STOP_POLL_INTERVAL, closes the upstream request and saves
+    what arrived. An answer whose process died is marked interrupted instead.
+    """
+    answers = Message.objects.filter(pk=message_id)
+    answers.mark_abandoned_interrupted()
+    answers.filter(status=Status.STREAMING).update(status=Status.STOPPED)
+    return answers.values_list("status", flat=True).get()
+
+
+async def _wait_through_cancellation(awaitable):
+    """
+    Await `awaitable` to its end even if the calling task is cancelled meanwhile (a stop as
+    the answer ends, a shutdown): the final save of an answer must land.
+    """
+    future = asyncio.ensure_future(awaitable)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done():
+                raise
 
 
 class Relay:
@@ -166,6 +193,8 @@ class Relay:
     def __init__(self):
         self.answers = {}
         self._sweeper = None
+        self._next_save = 0.0
+        self._draining = None
 
     def get(self, message_id):
         return self.answers.get(message_id)
@@ -215,10 +244,7 @@ class Relay:
         fields = answer.fields()
         fields["status"] = status
         try:
-            # Shielded: a second cancellation (shutdown) must not lose the answer.
-            await asyncio.shield(_save_final(answer.message_id, fields))
-        except asyncio.CancelledError:
-            pass
+            await _wait_through_cancellation(_save_final(answer.message_id, fields))
         except Exception:
             logger.exception("could not save message %s", answer.message_id)
         finally:
@@ -240,27 +266,33 @@ class Relay:
             )
 
     async def _sweep(self):
-        save_every = settings.CHAT_SAVE_INTERVAL
         beat_every = settings.SSE_HEARTBEAT_SECONDS
-        tick = min(settings.CHAT_STOP_POLL_INTERVAL, save_every, beat_every)
-        next_save = next_beat = time.monotonic()
+        tick = min(settings.CHAT_STOP_POLL_INTERVAL, settings.CHAT_SAVE_INTERVAL, beat_every)
+        next_beat = time.monotonic() + beat_every
+        database_work = None
         while self.answers:
             await asyncio.sleep(tick)
+            # The database may be slow, locked or down: its work goes on beside the
+            # heartbeats, never in front of them.
+            if database_work is None or database_work.done():
+                database_work = asyncio.ensure_future(self._sync_with_database())
             now = time.monotonic()
-            try:
-                ids = list(self.answers)
-                for message_id in await _stopped_elsewhere(ids):
-                    if answer := self.answers.get(message_id):
-                        answer.stop()
-                if now >= next_save:
-                    next_save = now + save_every
-                    await self._save_progress()
-            except Exception:
-                logger.exception("could not sweep the live answers")
             if now >= next_beat:
                 next_beat = now + beat_every
                 for answer in list(self.answers.values()):
                     answer.wake()
+
+    async def _sync_with_database(self):
+        try:
+            for message_id in await _stopped_elsewhere(list(self.answers)):
+                if answer := self.answers.get(message_id):
+                    answer.stop()
+            now = time.monotonic()
+            if now >= self._next_save:
+                self._next_save = now + settings.CHAT_SAVE_INTERVAL
+                await self._save_progress()
+        except Exception:
+            logger.exception("could not sweep the live answers")
 
     async def _save_progress(self):
         progress, untouched = [], []
@@ -273,20 +305,45 @@ class Relay:
                 untouched.append(answer.message_id)
         await _save_progress(progress, untouched)
 
+    def start_draining(self, timeout):
+        """
+        The server is shutting down: let the answers in flight finish for up to `timeout`
+        seconds, then stop them and save them as far as they got (status interrupted).
+        """
+        if self._draining is None:
+            self._draining = asyncio.ensure_future(self._drain(timeout))
+        return self._draining
+
     async def drain(self, timeout):
-        """Let the answers in flight finish; past `timeout`, save them as far as they got."""
-        tasks = [answer.task for answer in self.answers.values()]
-        if not tasks:
-            return
-        logger.info("waiting up to %ss for %s answers in flight", timeout, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await asyncio.shield(self.start_draining(timeout))
+
+    async def _drain(self, timeout):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self.answers:
+            logger.info("shutting down: waiting up to %ss for %s answers in flight", timeout, len(self.answers))
+        # Answers may still start while the server stops accepting requests.
+        while self.answers and loop.time() < deadline:
+            await asyncio.wait([a.task for a in self.answers.values()], timeout=deadline - loop.time())
+        if cut_short := list(self.answers.values()):
+            logger.warning("shutting down: saving %s unfinished answers as interrupted", len(cut_short))
+            for answer in cut_short:
+                answer.task.cancel()
+            await asyncio.wait([answer.task for answer in cut_short])
 
 
 relay = Relay()
+
+
+async def stop(message_id):
+    """Stop an answer, whichever process generates it. Returns its status afterwards."""
+    if answer := relay.get(message_id):
+        answer.stop()
+        # The upstream request is closed at once; report how the answer actually ended
+        # (it may have completed just before).
+        await asyncio.wait([answer.task], timeout=settings.CHAT_STOP_POLL_INTERVAL * 4 + 2)
+        return answer.status if answer.is_finished else Status.STOPPED
+    return await _mark_stopped(message_id)
 
 
 def _delta_events(reader_state, answer):
@@ -381,6 +438,31 @@ async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect
             answer.stop()
 
 
+def _saved_delta_events(message, content_at, reasoning_at):
+    """SSE events for the saved text of `message` past the given offsets."""
+    chunks = []
+    if len(message.reasoning) > reasoning_at:
+        text = message.reasoning[reasoning_at:]
+        reasoning_at = len(message.reasoning)
+        chunks.append(sse.event("delta", {"reasoning": text}, id=sse.delta_id(content_at, reasoning_at)))
+    if len(message.content) > content_at:
+        text = message.content[content_at:]
+        content_at = len(message.content)
+        chunks.append(sse.event("delta", {"content": text}, id=sse.delta_id(content_at, reasoning_at)))
+    return b"".join(chunks), content_at, reasoning_at
+
+
+def _saved_end_event(message):
+    return end_event(
+        message.status,
+        finish_reason=message.finish_reason,
+        usage={"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
+        error=message.error,
+        first_token_ms=message.first_token_ms,
+        duration_ms=message.duration_ms,
+    )
+
+
 async def follow_saved(message_id, *, content_from=0, reasoning_from=0):
     """
     SSE bytes for an answer generated by another process (or already finished), read from
@@ -388,6 +470,7 @@ async def follow_saved(message_id, *, content_from=0, reasoning_from=0):
     """
     content_at, reasoning_at = content_from, reasoning_from
     last_write = time.monotonic()
+    stop_seen_at = None
     while True:
         message = await _load(message_id)
         if message is None:
@@ -397,38 +480,21 @@ async def follow_saved(message_id, *, content_from=0, reasoning_from=0):
             async for chunk in follow(answer, content_from=content_at, reasoning_from=reasoning_at):
                 yield chunk
             return
-        chunks = []
-        if len(message.reasoning) > reasoning_at:
-            reasoning_at = len(message.reasoning)
-            chunks.append(
-                sse.event(
-                    "delta",
-                    {"reasoning": message.reasoning[reasoning_from:]},
-                    id=sse.delta_id(content_at, reasoning_at),
-                )
-            )
-        if len(message.content) > content_at:
-            text = message.content[content_at:]
-            content_at = len(message.content)
-            chunks.append(sse.event("delta", {"content": text}, id=sse.delta_id(content_at, reasoning_at)))
-        reasoning_from = reasoning_at
-        if message.is_finished:
-            chunks.append(
-                end_event(
-                    message.status,
-                    finish_reason=message.finish_reason,
-                    usage={"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
-                    error=message.error,
-                    first_token_ms=message.first_token_ms,
-                    duration_ms=message.duration_ms,
-                )
-            )
-            yield b"".join(chunks)
-            return
+        chunk, content_at, reasoning_at = _saved_delta_events(message, content_at, reasoning_at)
         now = time.monotonic()
-        if chunks:
+        finished = message.is_finished
+        if message.status == Status.STOPPED and message.duration_ms is None:
+            # Stopped through the database: the generating process has yet to notice, close
+            # the upstream request and save the last of the text. Wait for it, but not for
+            # ever: that process may have died meanwhile.
+            stop_seen_at = stop_seen_at or now
+            finished = now - stop_seen_at > settings.CHAT_STOP_POLL_INTERVAL + settings.CHAT_SAVE_INTERVAL + 2
+        if finished:
+            yield chunk + _saved_end_event(message)
+            return
+        if chunk:
             last_write = now
-            yield b"".join(chunks)
+            yield chunk
         elif now - last_write >= settings.SSE_HEARTBEAT_SECONDS:
             last_write = now
             yield sse.PING
