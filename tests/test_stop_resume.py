@@ -3,6 +3,8 @@ Stop means stop, a disconnect is not a stop, a reload resumes, and a silent mode
 heartbeats: one server process (the cross-process cases are in test_multiprocess.py).
 """
 
+import json
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -148,6 +150,34 @@ def test_a_closed_connection_stops_the_answer_when_so_configured(live, owner, up
     wait_until_idle()
     answer = Message.objects.get(pk=meta.data["assistant_message_id"])
     assert (answer.status, answer.content) == ("stopped", "t0 t1 t2 ")
+
+
+def test_a_slow_reader_still_gets_the_end_of_the_answer(live, owner, upstream, script):
+    # The reader takes nothing while the answer streams, so the server is still writing
+    # to it, held up by the full socket, when the answer ends.
+    upstream.push(script(words=[f"{i:04d}" + "x" * 60_000 for i in range(100)]))
+    client = live(owner)
+    chat_id = client.create_chat()
+    body = json.dumps({"content": "Flood me"}).encode()
+    headers = client._headers()
+    request = (
+        f"POST /api/chats/{chat_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        + "Connection: close\r\n\r\n"
+    ).encode() + body
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((client.host, client.port))
+        sock.sendall(request)
+        assert upstream.wait_for(lambda: upstream.chat_requests and upstream.chat_requests[0].finished, timeout=30)
+        wait_until_idle(timeout=30)
+        assert Message.objects.get(role="assistant").status == "complete"
+        sock.settimeout(10)
+        received = b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    assert b"event: done" in received
+    assert received.endswith(b"\r\n0\r\n\r\n")  # the response ended properly
 
 
 # --- Reload and resume ----------------------------------------------------------------------
