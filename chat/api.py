@@ -4,6 +4,7 @@ POST, PATCH and DELETE need the CSRF header like any Django form.
 """
 
 import json
+from dataclasses import dataclass
 from functools import wraps
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -34,15 +35,25 @@ def _unauthorized():
     return JsonResponse({"error": "Authentication required."}, status=401)
 
 
-def api_login_required(view):
-    """Like login_required, but answers 401 JSON instead of redirecting to a page."""
+def _not_found():
+    return JsonResponse({"error": "Not found."}, status=404)
+
+
+def api_view(view):
+    """
+    Like login_required, but for scripts: 401 JSON instead of a redirect to the login page,
+    and 404 JSON instead of an HTML page.
+    """
     if iscoroutinefunction(view):
 
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
             if not (await request.auser()).is_authenticated:
                 return _unauthorized()
-            return await view(request, *args, **kwargs)
+            try:
+                return await view(request, *args, **kwargs)
+            except Http404:
+                return _not_found()
 
     else:
 
@@ -50,7 +61,10 @@ def api_login_required(view):
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return _unauthorized()
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except Http404:
+                return _not_found()
 
     return wrapper
 
@@ -106,7 +120,7 @@ def _get_conversation(user, chat_id):
 
 
 @require_http_methods(["GET", "POST"])
-@api_login_required
+@api_view
 def chats(request):
     if request.method == "POST":
         return _create_chat(request)
@@ -143,7 +157,7 @@ def _create_chat(request):
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
-@api_login_required
+@api_view
 def chat(request, chat_id):
     conversation = _get_conversation(request.user, chat_id)
     if request.method == "DELETE":
@@ -172,19 +186,71 @@ def chat(request, chat_id):
     return JsonResponse(body)
 
 
+def _use_model(conversation, model):
+    """Switch the conversation to `model`, or off a model the operator has since removed."""
+    wanted = model or conversation.model
+    if wanted not in settings.OPENAI_MODELS:
+        wanted = settings.OPENAI_DEFAULT_MODEL
+    if wanted != conversation.model:
+        conversation.model = wanted
+        conversation.save(update_fields=["model"])
+
+
+@dataclass
+class Turn:
+    conversation: Conversation
+    question: Message
+    answer: Message
+    history: list
+    first: bool = False
+
+
+def _turn(conversation, question, answer, **kwargs):
+    return Turn(conversation, question, answer, conversation.upstream_messages(before_id=answer.pk), **kwargs)
+
+
 @sync_to_async
 def _begin_turn(user, chat_id, content, model):
     try:
         conversation = _get_conversation(user, chat_id)
-        saved_model = conversation.model
-        conversation.model = model or conversation.model
-        if conversation.model not in settings.OPENAI_MODELS:
-            # The operator removed this conversation's model from the list since.
-            conversation.model = settings.OPENAI_DEFAULT_MODEL
-        if conversation.model != saved_model:
-            conversation.save(update_fields=["model"])
-        question, answer = conversation.begin_turn(content)
-        return conversation, question, answer, conversation.upstream_messages(before_id=answer.pk)
+        _use_model(conversation, model)
+        first = not conversation.messages.exists()
+        return _turn(conversation, *conversation.begin_turn(content), first=first)
+    finally:
+        release_connections()
+
+
+def _last_question(conversation, before_id):
+    return conversation.messages.filter(role=Message.Role.USER, id__lt=before_id).order_by("-id").first()
+
+
+@sync_to_async
+def _begin_regenerate(user, message_id, model):
+    try:
+        answer = _get_message(user, message_id, Message.Role.ASSISTANT)
+        conversation = answer.conversation
+        if answer.status == Message.Status.STREAMING:
+            raise BadInput("This answer is still being generated: stop it first.", status=409)
+        if conversation.messages.filter(id__gt=answer.pk).exists():
+            raise BadInput("Only the last answer of a conversation can be regenerated.")
+        question = _last_question(conversation, answer.pk)
+        if question is None:
+            raise BadInput("There is no question to answer again.")
+        _use_model(conversation, model)
+        return _turn(conversation, question, conversation.regenerate(answer))
+    finally:
+        release_connections()
+
+
+@sync_to_async
+def _begin_edit(user, message_id, content, model):
+    try:
+        question = _get_message(user, message_id, Message.Role.USER)
+        conversation = question.conversation
+        if conversation.messages.filter(id__gt=question.pk, status=Message.Status.STREAMING).exists():
+            raise BadInput("An answer after this message is still being generated: stop it first.", status=409)
+        _use_model(conversation, model)
+        return _turn(conversation, question, conversation.edit(question, content))
     finally:
         release_connections()
 
@@ -193,30 +259,23 @@ def _server_address(request):
     return getattr(request, "scope", {}).get("server")
 
 
-@require_POST
-@api_login_required
-async def send_message(request, chat_id):
-    """Save the person's message, start the answer, and stream it as it is generated."""
-    try:
-        data = _json_body(request)
-        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
-        model = _model(data)
-    except BadInput as exc:
-        return exc.response()
-    user = await request.auser()
-    conversation, question, message, history = await _begin_turn(user, chat_id, content, model)
+def _stream_answer(request, user, turn):
+    """Start generating the turn's answer, and stream it."""
+    conversation = turn.conversation
+    provider = Provider.for_model(conversation.model, server=_server_address(request))
     answer = relay.start(
-        message,
+        turn.answer,
         user_id=user.pk,
-        provider=Provider.for_model(conversation.model, server=_server_address(request)),
-        messages=history,
+        provider=provider,
+        messages=turn.history,
+        title_from=turn.question.content if turn.first and settings.CHAT_AUTO_TITLE else None,
     )
     meta = sse.event(
         "meta",
         {
             "conversation_id": conversation.pk,
-            "user_message_id": question.pk,
-            "assistant_message_id": message.pk,
+            "user_message_id": turn.question.pk,
+            "assistant_message_id": turn.answer.pk,
             "model": conversation.model,
             "title": conversation.title,
         },
@@ -226,44 +285,85 @@ async def send_message(request, chat_id):
     )
 
 
+@require_POST
+@api_view
+async def send_message(request, chat_id):
+    """Save the person's message, start the answer, and stream it as it is generated."""
+    try:
+        data = _json_body(request)
+        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
+        model = _model(data)
+    except BadInput as exc:
+        return exc.response()
+    user = await request.auser()
+    return _stream_answer(request, user, await _begin_turn(user, chat_id, content, model))
+
+
+@require_POST
+@api_view
+async def regenerate(request, message_id):
+    """Answer the last question again, in place of the last answer (also: retry after an error)."""
+    try:
+        model = _model(_json_body(request))
+        user = await request.auser()
+        turn = await _begin_regenerate(user, message_id, model)
+    except BadInput as exc:
+        return exc.response()
+    return _stream_answer(request, user, turn)
+
+
+@require_POST
+@api_view
+async def edit(request, message_id):
+    """Change an earlier question and answer it again; the messages after it are replaced."""
+    try:
+        data = _json_body(request)
+        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
+        model = _model(data)
+        user = await request.auser()
+        turn = await _begin_edit(user, message_id, content, model)
+    except BadInput as exc:
+        return exc.response()
+    return _stream_answer(request, user, turn)
+
+
 async def _prepend(first, stream):
     yield first
     async for chunk in stream:
         yield chunk
 
 
+def _get_message(user, message_id, role):
+    try:
+        return Message.objects.for_user(user).select_related("conversation").get(pk=message_id, role=role)
+    except Message.DoesNotExist:
+        raise Http404 from None
+
+
 @sync_to_async
 def _get_answer(user, message_id):
     try:
-        return Message.objects.for_user(user).filter(role=Message.Role.ASSISTANT).get(pk=message_id)
-    except Message.DoesNotExist:
-        raise BadInput("No such answer.", status=404) from None
+        return _get_message(user, message_id, Message.Role.ASSISTANT)
     finally:
         release_connections()
 
 
 @require_POST
-@api_login_required
+@api_view
 async def stop(request, message_id):
     """Stop an answer, whichever process generates it. Stopping a finished answer does nothing."""
-    try:
-        message = await _get_answer(await request.auser(), message_id)
-    except BadInput as exc:
-        return exc.response()
+    message = await _get_answer(await request.auser(), message_id)
     status = await relay_module.stop(message.pk)
     return JsonResponse({"id": message.pk, "status": status})
 
 
 @require_GET
-@api_login_required
+@api_view
 async def stream(request, message_id):
     """
     Replay an answer from the start, or from `Last-Event-ID`, and follow it live to its end.
     """
-    try:
-        message = await _get_answer(await request.auser(), message_id)
-    except BadInput as exc:
-        return exc.response()
+    message = await _get_answer(await request.auser(), message_id)
     content_from, reasoning_from = sse.parse_delta_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     )

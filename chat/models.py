@@ -82,6 +82,26 @@ class Conversation(models.Model):
         self.save(update_fields=["title", "updated_at"])
         return question, answer
 
+    @transaction.atomic
+    def regenerate(self, answer):
+        """Replace the last answer with a new, empty one to the same question."""
+        answer.delete()
+        self.touch()
+        return self.begin_answer()
+
+    @transaction.atomic
+    def edit(self, question, content):
+        """Change an earlier question: everything after it goes, and a new answer starts."""
+        question.content = content
+        question.save(update_fields=["content", "updated_at"])
+        self.messages.filter(id__gt=question.pk).delete()
+        self.touch()
+        return self.begin_answer()
+
+    def touch(self):
+        self.updated_at = timezone.now()
+        self.save(update_fields=["updated_at"])
+
     def begin_answer(self, *, now=None):
         return self.messages.create(
             role=Message.Role.ASSISTANT,

@@ -24,8 +24,8 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from chat import broker as brokers
-from chat import sse, upstream
-from chat.models import Message
+from chat import sse, titles, upstream
+from chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class LiveAnswer:
         self.started = time.monotonic()
         self.changed = asyncio.Event()
         self.task = None
+        self.title = ""
+        self.title_task = None
 
     @property
     def is_finished(self):
@@ -142,6 +144,11 @@ def _save_progress(progress, untouched_ids):
 
 
 @_database
+def _save_title(conversation_id, title):
+    Conversation.objects.filter(pk=conversation_id).update(title=title)
+
+
+@_database
 def _stopped_elsewhere(message_ids):
     """Which of these answers a stop request through another process has marked stopped."""
     stopped = []
@@ -201,13 +208,16 @@ class Relay:
     def get(self, message_id):
         return self.answers.get(message_id)
 
-    def start(self, message, *, user_id, provider, messages):
+    def start(self, message, *, user_id, provider, messages, title_from=None):
         answer = LiveAnswer(message, user_id=user_id)
+        loop = asyncio.get_running_loop()
         # An empty context: the task outlives the request, and must not inherit its
         # per-request thread for database calls.
-        answer.task = asyncio.get_running_loop().create_task(
-            self._generate(answer, provider, messages), context=contextvars.Context()
-        )
+        answer.task = loop.create_task(self._generate(answer, provider, messages), context=contextvars.Context())
+        if title_from and answer.model != upstream.DEMO_MODEL:
+            answer.title_task = loop.create_task(
+                self._title(answer, provider, title_from), context=contextvars.Context()
+            )
         self.answers[answer.message_id] = answer
         brokers.get()  # this process must hear stop and follow requests for it
         if self._sweeper is None or self._sweeper.done():
@@ -241,6 +251,16 @@ class Relay:
             answer.error = upstream.MESSAGES["provider"] + "."
             logger.exception("unexpected error generating message %s", answer.message_id)
         await self._finish(answer, status)
+
+    async def _title(self, answer, provider, message):
+        try:
+            title = await titles.ask(provider, answer.model, message)
+            if title:
+                await _save_title(answer.conversation_id, title)
+                answer.title = title
+                answer.wake()
+        except Exception as exc:
+            logger.info("no title from the model for conversation %s: %r", answer.conversation_id, exc)
 
     async def _finish(self, answer, status):
         answer.duration_ms = int((time.monotonic() - answer.started) * 1000)
@@ -426,12 +446,16 @@ async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect
                 )
             )
     completed = False
+    title_sent = False
     try:
         if first:
             yield b"".join(first)
         while True:
             finished = answer.is_finished
             chunk = _delta_events(state, answer)
+            if answer.title and not title_sent:
+                title_sent = True
+                chunk += sse.event("title", {"title": answer.title})
             if finished:
                 yield chunk + end_event(
                     answer.status,

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/chats/<int:chat_id>/messages/", api.send_message, name="api-send-message"),
     path("api/messages/<int:message_id>/stop/", api.stop, name="api-stop"),
     path("api/messages/<int:message_id>/stream/", api.stream, name="api-stream"),
+    path("api/messages/<int:message_id>/regenerate/", api.regenerate, name="api-regenerate"),
+    path("api/messages/<int:message_id>/edit/", api.edit, name="api-edit"),
     path("demo/v1/chat/completions", demo.chat_completions, name="demo-chat-completions"),
     path("demo/v1/models", demo.models, name="demo-models"),
 ]

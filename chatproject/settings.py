@@ -196,6 +196,8 @@ CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8
 # How much of the earlier conversation goes upstream with each turn, newest first.
 CHAT_HISTORY_CHARS = env.int("CHAT_HISTORY_CHARS", default=24000)
 CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
+# Ask the model for a short title after the first message (else: the message's first words).
+CHAT_AUTO_TITLE = env.bool("CHAT_AUTO_TITLE", default=True)
 CHAT_PAGE_SIZE = env.int("CHAT_PAGE_SIZE", default=50)
 # An answer keeps being generated when the browser goes away, unless this is on.
 CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)

@@ -58,6 +58,9 @@ class FakeUpstream:
     def __init__(self):
         self.requests = []
         self.scripts = deque()
+        # Non-streamed completions (titles) take their own queue, so that they never take a
+        # script meant for the streamed answer they run beside.
+        self.completions = deque()
         self.default = Script()
         self._loop = None
         self._server = None
@@ -85,21 +88,24 @@ class FakeUpstream:
         return self
 
     def stop(self):
-        if self._loop:
-            asyncio.run_coroutine_threadsafe(self._close_connections(), self._loop).result(5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+        if not self._loop:
+            return
 
-    async def _close_connections(self):
-        self._server.close()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async def shutdown():
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
 
     def reset(self):
         self.requests.clear()
         self.scripts.clear()
+        self.completions.clear()
         self.default = Script()
 
     def push(self, *scripts):
@@ -152,7 +158,10 @@ class FakeUpstream:
         if not path.endswith("/chat/completions"):
             await self._json(writer, 404, {"error": {"message": "not found"}})
             return True
-        script = self.scripts.popleft() if self.scripts else self.default
+        if data.get("stream"):
+            script = self.scripts.popleft() if self.scripts else self.default
+        else:
+            script = self.completions.popleft() if self.completions else self.default
         if script.status != 200:
             await self._json(
                 writer,
@@ -257,7 +266,8 @@ class FakeUpstream:
         except ConnectionError:
             return False
         finally:
-            # The next request on this connection is read only once the watcher is gone.
+            # Wait until the watcher has let go of the reader, or the next request on this
+            # kept-alive connection could not be read.
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
 

@@ -26,6 +26,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Static files straight from the source folders, as in development: no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tests that want a model-made title turn it on; elsewhere it would take a queued script.
+CHAT_AUTO_TITLE = False
 SSE_HEARTBEAT_SECONDS = 0.3
 CHAT_SAVE_INTERVAL = 0.2
 CHAT_STOP_POLL_INTERVAL = 0.1

@@ -97,6 +97,8 @@ def test_it_renames_and_deletes_a_conversation(owner_client, conversation):
 def test_it_rejects_other_users_conversation(outsider_client, conversation, method, url):
     response = call(outsider_client, method, url.format(id=conversation.pk), {"content": "hi", "title": "x"})
     assert response.status_code == 404
+    if url.startswith("/api/"):
+        assert response.json() == {"error": "Not found."}
     assert Conversation.objects.get(pk=conversation.pk).title == "Owner's chat"
     assert conversation.messages.count() == 2
 

@@ -1,0 +1,39 @@
+"""
+Conversation titles asked of the model in a short separate call, while the first answer
+streams. When that fails, or the model gives only reasoning, the title stays the first words
+of the first message.
+"""
+
+import re
+
+from django.utils.text import Truncator
+
+from chat import upstream
+
+INSTRUCTION = (
+    "Write a short title (at most six words) for a conversation that starts with the user's message below. "
+    "Use the language of the message. Answer with the title only: no quotes, no final punctuation."
+)
+THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def clean(text):
+    """The title in a model's reply, or "" when there is none."""
+    text = THINKING.sub("", text or "").strip()
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    line = re.sub(r"^(title|标题)\s*[:：]\s*", "", line.strip(), flags=re.IGNORECASE)
+    line = line.strip(" \t\"'“”‘’「」《》*#`").rstrip("。.!！?？")
+    return Truncator(line).chars(60)
+
+
+async def ask(provider, model, message):
+    client = upstream.client_for(provider)
+    completion = await client.chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": message[:2000]}],
+        max_tokens=60,
+        stream=False,
+        timeout=30,
+    )
+    choices = completion.choices or []
+    return clean(choices[0].message.content if choices else "")
