@@ -229,6 +229,12 @@ def _begin_regenerate(user, message_id, model):
     try:
         answer = _get_message(user, message_id, Message.Role.ASSISTANT)
         conversation = answer.conversation
+        if (
+            answer.status == Message.Status.STREAMING
+            and conversation.messages.filter(pk=answer.pk).abandoned().exists()
+        ):
+            # Its process died: there is nothing to stop.
+            answer.status = Message.Status.INTERRUPTED
         if answer.status == Message.Status.STREAMING:
             raise BadInput("This answer is still being generated: stop it first.", status=409)
         if conversation.messages.filter(id__gt=answer.pk).exists():

@@ -127,13 +127,17 @@ def test_after_sigkill_the_answer_is_marked_interrupted_at_the_next_start_and_ca
     status, chat = client.json("GET", f"/api/chats/{chat_id}/")
     assert [m["status"] for m in chat["messages"]] == ["complete", "interrupted"]
 
-    # Asking again works, and the half answer is not sent back to the model.
+    # Retrying answers the question again in its place.
     upstream.push(script(words=["Safe", " now."]))
-    events = client.ask(chat_id, "Doomed question")
+    retry = client.open("POST", f"/api/messages/{message_id}/regenerate/", {})
+    events = retry.events()
+    retry.close()
     assert events[-1].data["status"] == "complete" and text_of(events) == "Safe now."
-    assert upstream.chat_requests[-1].body["messages"] == [
-        {"role": "user", "content": "Doomed question"},
-        {"role": "user", "content": "Doomed question"},
+    assert upstream.chat_requests[-1].body["messages"] == [{"role": "user", "content": "Doomed question"}]
+    status, chat = client.json("GET", f"/api/chats/{chat_id}/")
+    assert [(m["status"], m["content"]) for m in chat["messages"]] == [
+        ("complete", "Doomed question"),
+        ("complete", "Safe now."),
     ]
 
 

@@ -302,17 +302,30 @@ def test_stopping_an_answer_whose_process_died_marks_it_interrupted(live, owner,
     )
 
 
-def test_an_interrupted_answer_can_be_retried(live, owner, upstream, settings):
+def test_an_answer_whose_process_died_can_be_regenerated_at_once(live, owner, upstream, script, settings):
     chat, answer = abandoned_answer(owner, settings)
+    upstream.push(script(words=["Whole", " answer."]))
     client = live(owner)
-    client.json("GET", f"/api/chats/{chat.pk}/")
-    events = client.ask(chat.pk, "Question")
-    assert events[-1].data["status"] == "complete"
-    # The interrupted half answer is not sent back to the model.
-    assert upstream.chat_requests[0].body["messages"] == [
-        {"role": "user", "content": "Question"},
-        {"role": "user", "content": "Question"},
+    stream = client.open("POST", f"/api/messages/{answer.pk}/regenerate/", {})
+    events = stream.events()
+    stream.close()
+    assert events[-1].data["status"] == "complete" and text_of(events) == "Whole answer."
+    # The half answer is neither kept nor sent back to the model.
+    assert upstream.chat_requests[0].body["messages"] == [{"role": "user", "content": "Question"}]
+    assert list(chat.messages.order_by("id").values_list("role", "status", "content")) == [
+        ("user", "complete", "Question"),
+        ("assistant", "complete", "Whole answer."),
     ]
+
+
+def test_an_answer_still_generating_cannot_be_regenerated(live, owner, upstream, script):
+    client = live(owner)
+    stream, events, meta, held = start_answer(client, upstream, script, tokens=4, hold_at=2)
+    status, body = client.json("POST", f"/api/messages/{meta.data['assistant_message_id']}/regenerate/", {})
+    assert status == 409
+    held.release.set()
+    list(events)
+    stream.close()
 
 
 # --- Keep-alive -----------------------------------------------------------------------------
