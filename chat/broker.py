@@ -57,6 +57,7 @@ class Broker:
             self._listener = asyncio.get_running_loop().create_task(self._listen(), context=contextvars.Context())
 
     async def _listen(self):
+        retry_in = 1
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
             try:
@@ -64,6 +65,7 @@ class Broker:
                 async for item in pubsub.listen():
                     if item["type"] == "subscribe":
                         self.listening.set()
+                        retry_in = 1
                     elif item["type"] == "message":
                         self._handle(json.loads(item["data"]))
             except asyncio.CancelledError:
@@ -71,8 +73,9 @@ class Broker:
             except Exception as exc:
                 # Redis is down or restarting: the database path still works meanwhile.
                 self.listening.clear()
-                logger.warning("Redis control channel lost (%s); trying again in 2s", exc)
-                await asyncio.sleep(2)
+                logger.warning("Redis control channel lost (%s); trying again in %ss", exc, retry_in)
+                await asyncio.sleep(retry_in)
+                retry_in = min(retry_in * 2, 30)
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(pubsub.aclose())

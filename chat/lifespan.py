@@ -67,7 +67,7 @@ def _drain_on_signal():
 async def _start_broker():
     if broker := brokers.get():
         try:
-            await asyncio.wait_for(broker.listening.wait(), 5)
+            await asyncio.wait_for(broker.listening.wait(), 3)
         except TimeoutError:
             logger.warning("Redis at REDIS_URL does not answer; stop and follow go through the database meanwhile")
 

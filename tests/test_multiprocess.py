@@ -1,10 +1,12 @@
 """
 Two real server processes share one database: a stop request or a reloaded page that lands
 on the process that does not generate the answer still works, through the database, and
-through Redis when REDIS_URL is set (then at once: the database is polled only every 30 s).
+through Redis when REDIS_URL is set (then at once: the database is polled only every 30 s),
+and through the database again when that Redis is down.
 """
 
 import os
+import socket
 import time
 import uuid
 
@@ -34,10 +36,20 @@ def redis_settings():
     }
 
 
-@pytest.fixture(scope="module", params=["database", "redis"])
+def unreachable_redis_settings():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    return {"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
+
+
+@pytest.fixture(scope="module", params=["database", "redis", "redis-down"])
 def processes(request, django_db_setup, fake_upstream_server, tmp_path_factory):
-    """Two server processes: the first generates the answers, the second is the other one."""
-    settings = redis_settings() if request.param == "redis" else {}
+    """
+    Two server processes: the first generates the answers, the second is the other one.
+    With Redis configured but down, everything still works through the database.
+    """
+    settings = {"database": dict, "redis": redis_settings, "redis-down": unreachable_redis_settings}[request.param]()
     logs = tmp_path_factory.mktemp(f"servers-{request.param}")
     servers = []
     try:
