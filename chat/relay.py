@@ -11,6 +11,8 @@ generating, or that is already finished, follows the database instead.
 One small task per process sweeps the live answers a few times a second: it saves their
 partial text (one transaction for all of them, never one write per token), notices stop
 requests made through another process, and wakes silent streams so they send a heartbeat.
+With REDIS_URL set, stop and follow requests from other processes also arrive at once
+through chat.broker. On shutdown the answers in flight are drained (chat.lifespan).
 """
 
 import asyncio
