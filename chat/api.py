@@ -176,8 +176,13 @@ def chat(request, chat_id):
         except BadInput as exc:
             return exc.response()
         conversation.save(update_fields=["title", "system_prompt", "model"])
+    messages = list(conversation.messages.order_by("id"))
+    # Answers left streaming by a process that died are shown as interrupted, not as
+    # spinning for ever.
+    if any(not m.is_finished for m in messages) and conversation.messages.mark_abandoned_interrupted():
+        messages = list(conversation.messages.order_by("id"))
     body = _conversation_json(conversation)
-    body["messages"] = [m.as_json() for m in conversation.messages.order_by("id")]
+    body["messages"] = [m.as_json() for m in messages]
     return JsonResponse(body)
 
 
@@ -224,6 +229,12 @@ def _begin_regenerate(user, message_id, model):
     try:
         answer = _get_message(user, message_id, Message.Role.ASSISTANT)
         conversation = answer.conversation
+        if (
+            answer.status == Message.Status.STREAMING
+            and conversation.messages.filter(pk=answer.pk).abandoned().exists()
+        ):
+            # Its process died: there is nothing to stop.
+            answer.status = Message.Status.INTERRUPTED
         if answer.status == Message.Status.STREAMING:
             raise BadInput("This answer is still being generated: stop it first.", status=409)
         if conversation.messages.filter(id__gt=answer.pk).exists():
@@ -348,23 +359,8 @@ def _get_answer(user, message_id):
 async def stop(request, message_id):
     """Stop an answer, whichever process generates it. Stopping a finished answer does nothing."""
     message = await _get_answer(await request.auser(), message_id)
-    if answer := relay.get(message.pk):
-        answer.stop()
-        status = Message.Status.STOPPED
-    else:
-        # Another process generates it: it sees the mark within CHAT_STOP_POLL_INTERVAL,
-        # closes the upstream request and saves what arrived.
-        status = await _request_stop(message.pk)
+    status = await relay_module.stop(message.pk)
     return JsonResponse({"id": message.pk, "status": status})
-
-
-@sync_to_async
-def _request_stop(message_id):
-    try:
-        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(status=Message.Status.STOPPED)
-        return Message.objects.values_list("status", flat=True).get(pk=message_id)
-    finally:
-        release_connections()
 
 
 @require_GET

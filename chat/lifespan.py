@@ -1,14 +1,23 @@
 """
 The ASGI lifespan protocol, which Django does not speak: uvicorn sends `startup` when a worker
 starts and `shutdown` when it stops gracefully (SIGTERM, a reload).
+
+At start-up, answers left half-written by a process that was killed are marked interrupted.
+On SIGTERM the answers in flight get CHAT_DRAIN_SECONDS to finish, then are saved as far as
+they got (interrupted). The drain starts at the signal itself, not at the lifespan
+`shutdown` event: uvicorn sends that only once every open response has ended, and the
+streams that follow an answer end only with the answer.
 """
 
 import asyncio
 import logging
+import signal
+import threading
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chat import broker as brokers
 from chat.models import Message
 from chat.relay import relay, release_connections
 
@@ -35,6 +44,34 @@ async def _watch_abandoned():
         logger.exception("could not check for interrupted answers")
 
 
+def _drain_on_signal():
+    """
+    Start draining the answers as soon as the server is told to stop. The server's own
+    handler (uvicorn's, which stops accepting connections) still runs first.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach only the main thread; a server in a thread has none
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        server_handler = signal.getsignal(signum)
+        if not callable(server_handler):
+            continue
+
+        def handler(signum, frame, server_handler=server_handler):
+            server_handler(signum, frame)
+            loop.call_soon_threadsafe(relay.start_draining, settings.CHAT_DRAIN_SECONDS)
+
+        signal.signal(signum, handler)
+
+
+async def _start_broker():
+    if broker := brokers.get():
+        try:
+            await asyncio.wait_for(broker.listening.wait(), 3)
+        except TimeoutError:
+            logger.warning("Redis at REDIS_URL does not answer; stop and follow go through the database meanwhile")
+
+
 class LifespanMiddleware:
     def __init__(self, app):
         self.app = app
@@ -53,6 +90,8 @@ class LifespanMiddleware:
                     # starting (it may come up later); /healthz reports it.
                     logger.warning("could not check for interrupted answers: %s", exc)
                 self._watcher = asyncio.create_task(_watch_abandoned())
+                await _start_broker()
+                _drain_on_signal()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._watcher:

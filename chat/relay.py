@@ -11,6 +11,8 @@ generating, or that is already finished, follows the database instead.
 One small task per process sweeps the live answers a few times a second: it saves their
 partial text (one transaction for all of them, never one write per token), notices stop
 requests made through another process, and wakes silent streams so they send a heartbeat.
+With REDIS_URL set, stop and follow requests from other processes also arrive at once
+through chat.broker. On shutdown the answers in flight are drained (chat.lifespan).
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
+from chat import broker as brokers
 from chat import sse, titles, upstream
 from chat.models import Conversation, Message
 
@@ -162,9 +165,36 @@ def _stopped_elsewhere(message_ids):
 def _load(message_id):
     message = Message.objects.filter(pk=message_id).first()
     if message and message.status == Status.STREAMING:
-        if Message.objects.filter(pk=message_id).abandoned().update(status=Status.INTERRUPTED):
+        if Message.objects.filter(pk=message_id).mark_abandoned_interrupted():
             message.status = Status.INTERRUPTED
     return message
+
+
+@_database
+def _mark_stopped(message_id):
+    """
+    Ask whichever process generates this answer to stop it, through the database: that
+    process notices within CHAT_STOP_POLL_INTERVAL, closes the upstream request and saves
+    what arrived. An answer whose process died is marked interrupted instead.
+    """
+    answers = Message.objects.filter(pk=message_id)
+    answers.mark_abandoned_interrupted()
+    answers.filter(status=Status.STREAMING).update(status=Status.STOPPED)
+    return answers.values_list("status", flat=True).get()
+
+
+async def _wait_through_cancellation(awaitable):
+    """
+    Await `awaitable` to its end even if the calling task is cancelled meanwhile (a stop as
+    the answer ends, a shutdown): the final save of an answer must land.
+    """
+    future = asyncio.ensure_future(awaitable)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done():
+                raise
 
 
 class Relay:
@@ -173,6 +203,9 @@ class Relay:
     def __init__(self):
         self.answers = {}
         self._sweeper = None
+        self._next_save = 0.0
+        self._next_stop_poll = 0.0
+        self._draining = None
 
     def get(self, message_id):
         return self.answers.get(message_id)
@@ -188,6 +221,7 @@ class Relay:
                 self._title(answer, provider, title_from), context=contextvars.Context()
             )
         self.answers[answer.message_id] = answer
+        brokers.get()  # this process must hear stop and follow requests for it
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), context=contextvars.Context())
         return answer
@@ -207,9 +241,13 @@ class Relay:
             answer.finish_reason = parser.finish_reason
             answer.usage = parser.usage
         except upstream.UpstreamError as exc:
+            if exc.deltas:
+                answer.append(exc.deltas)
+            if exc.kind == "timeout" and answer.first_token_ms is not None:
+                exc = upstream.UpstreamError.of("stalled", detail=exc.detail, seconds=settings.OPENAI_READ_TIMEOUT)
             status = Status.ERROR
             answer.error = exc.public_message
-            logger.warning("upstream error on message %s: %s", answer.message_id, exc.detail)
+            logger.warning("upstream error on message %s (%s): %s", answer.message_id, answer.model, exc.detail)
         except Exception:
             status = Status.ERROR
             answer.error = upstream.MESSAGES["provider"] + "."
@@ -231,10 +269,7 @@ class Relay:
         fields = answer.fields()
         fields["status"] = status
         try:
-            # Shielded: a second cancellation (shutdown) must not lose the answer.
-            await asyncio.shield(_save_final(answer.message_id, fields))
-        except asyncio.CancelledError:
-            pass
+            await _wait_through_cancellation(_save_final(answer.message_id, fields))
         except Exception:
             logger.exception("could not save message %s", answer.message_id)
         finally:
@@ -256,27 +291,36 @@ class Relay:
             )
 
     async def _sweep(self):
-        save_every = settings.CHAT_SAVE_INTERVAL
         beat_every = settings.SSE_HEARTBEAT_SECONDS
-        tick = min(settings.CHAT_STOP_POLL_INTERVAL, save_every, beat_every)
-        next_save = next_beat = time.monotonic()
+        tick = min(settings.CHAT_STOP_POLL_INTERVAL, settings.CHAT_SAVE_INTERVAL, beat_every)
+        next_beat = time.monotonic() + beat_every
+        database_work = None
         while self.answers:
             await asyncio.sleep(tick)
+            # The database may be slow, locked or down: its work goes on beside the
+            # heartbeats, never in front of them.
+            if database_work is None or database_work.done():
+                database_work = asyncio.ensure_future(self._sync_with_database())
             now = time.monotonic()
-            try:
-                ids = list(self.answers)
-                for message_id in await _stopped_elsewhere(ids):
-                    if answer := self.answers.get(message_id):
-                        answer.stop()
-                if now >= next_save:
-                    next_save = now + save_every
-                    await self._save_progress()
-            except Exception:
-                logger.exception("could not sweep the live answers")
             if now >= next_beat:
                 next_beat = now + beat_every
                 for answer in list(self.answers.values()):
                     answer.wake()
+
+    async def _sync_with_database(self):
+        try:
+            now = time.monotonic()
+            if now >= self._next_stop_poll:
+                self._next_stop_poll = now + settings.CHAT_STOP_POLL_INTERVAL
+                for message_id in await _stopped_elsewhere(list(self.answers)):
+                    if answer := self.answers.get(message_id):
+                        answer.stop()
+            now = time.monotonic()
+            if now >= self._next_save:
+                self._next_save = now + settings.CHAT_SAVE_INTERVAL
+                await self._save_progress()
+        except Exception:
+            logger.exception("could not sweep the live answers")
 
     async def _save_progress(self):
         progress, untouched = [], []
@@ -289,20 +333,51 @@ class Relay:
                 untouched.append(answer.message_id)
         await _save_progress(progress, untouched)
 
+    def start_draining(self, timeout):
+        """
+        The server is shutting down: let the answers in flight finish for up to `timeout`
+        seconds, then stop them and save them as far as they got (status interrupted).
+        """
+        if self._draining is None or (self._draining.done() and self.answers):
+            self._draining = asyncio.ensure_future(self._drain(timeout))
+        return self._draining
+
     async def drain(self, timeout):
-        """Let the answers in flight finish; past `timeout`, save them as far as they got."""
-        tasks = [answer.task for answer in self.answers.values()]
-        if not tasks:
-            return
-        logger.info("waiting up to %ss for %s answers in flight", timeout, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await asyncio.shield(self.start_draining(timeout))
+
+    async def _drain(self, timeout):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self.answers:
+            logger.info("shutting down: waiting up to %ss for %s answers in flight", timeout, len(self.answers))
+        # Answers may still start while the server stops accepting requests.
+        while self.answers and loop.time() < deadline:
+            await asyncio.wait([a.task for a in self.answers.values()], timeout=deadline - loop.time())
+        if cut_short := list(self.answers.values()):
+            logger.warning("shutting down: saving %s unfinished answers as interrupted", len(cut_short))
+            for answer in cut_short:
+                answer.task.cancel()
+            await asyncio.wait([answer.task for answer in cut_short])
 
 
 relay = Relay()
+
+
+async def stop(message_id):
+    """Stop an answer, whichever process generates it. Returns its status afterwards."""
+    if answer := relay.get(message_id):
+        answer.stop()
+        # The upstream request is closed at once; report how the answer actually ended
+        # (it may have completed just before).
+        await asyncio.wait([answer.task], timeout=settings.CHAT_STOP_POLL_INTERVAL * 4 + 2)
+        return answer.status if answer.is_finished else Status.STOPPED
+    if broker := brokers.get():
+        try:
+            await broker.request_stop(message_id)
+        except Exception as exc:
+            logger.warning("could not send a stop request through Redis: %s", exc)
+    # Through the database as well: it makes the stop stick whatever happens to Redis.
+    return await _mark_stopped(message_id)
 
 
 def _delta_events(reader_state, answer):
@@ -329,22 +404,21 @@ def _delta_events(reader_state, answer):
 
 
 def end_event(status, *, finish_reason="", usage=None, error="", first_token_ms=None, duration_ms=None):
-    if status == Status.ERROR:
-        return sse.event("error", {"message": error, "status": status})
+    """The last event of a stream: `done`, or `error` (with the message) when the provider failed."""
     usage = usage or {}
-    return sse.event(
-        "done",
-        {
-            "status": status,
-            "finish_reason": finish_reason,
-            "usage": {
-                "prompt_tokens": usage.get("prompt_tokens"),
-                "completion_tokens": usage.get("completion_tokens"),
-            },
-            "first_token_ms": first_token_ms,
-            "duration_ms": duration_ms,
+    data = {
+        "status": status,
+        "finish_reason": finish_reason,
+        "usage": {
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
         },
-    )
+        "first_token_ms": first_token_ms,
+        "duration_ms": duration_ms,
+    }
+    if status == Status.ERROR:
+        return sse.event("error", {"message": error, **data})
+    return sse.event("done", data)
 
 
 async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect=False):
@@ -396,61 +470,180 @@ async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect
                 completed = True
                 return
             yield chunk or sse.PING
-            await answer.changed.wait()
+            # Writing may have taken a while (a slow reader): the end may have come
+            # meanwhile, and no wake-up follows the last one.
+            if not answer.is_finished:
+                await answer.changed.wait()
     finally:
         if stop_on_disconnect and not completed:
             answer.stop()
 
 
+def _saved_delta_events(message, content_at, reasoning_at):
+    """SSE events for the saved text of `message` past the given offsets."""
+    chunks = []
+    if len(message.reasoning) > reasoning_at:
+        text = message.reasoning[reasoning_at:]
+        reasoning_at = len(message.reasoning)
+        chunks.append(sse.event("delta", {"reasoning": text}, id=sse.delta_id(content_at, reasoning_at)))
+    if len(message.content) > content_at:
+        text = message.content[content_at:]
+        content_at = len(message.content)
+        chunks.append(sse.event("delta", {"content": text}, id=sse.delta_id(content_at, reasoning_at)))
+    return b"".join(chunks), content_at, reasoning_at
+
+
+def _saved_end_event(message):
+    return end_event(
+        message.status,
+        finish_reason=message.finish_reason,
+        usage={"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
+        error=message.error,
+        first_token_ms=message.first_token_ms,
+        duration_ms=message.duration_ms,
+    )
+
+
+class _Position:
+    """How much of an answer a stream has sent, and whether it has ended."""
+
+    def __init__(self, content_at, reasoning_at):
+        self.content_at, self.reasoning_at = content_at, reasoning_at
+        self.ended = False
+        self.stop_seen_at = None
+
+    def saved_events(self, message):
+        """Events for the saved text past this position, and the end event if it ended."""
+        chunk, self.content_at, self.reasoning_at = _saved_delta_events(message, self.content_at, self.reasoning_at)
+        finished = message.is_finished
+        if message.status == Status.STOPPED and message.duration_ms is None:
+            # Stopped through the database: the generating process has yet to notice, close
+            # the upstream request and save the last of the text. Wait for it, but not for
+            # ever: that process may have died meanwhile.
+            now = time.monotonic()
+            self.stop_seen_at = self.stop_seen_at or now
+            finished = now - self.stop_seen_at > settings.CHAT_STOP_POLL_INTERVAL + settings.CHAT_SAVE_INTERVAL + 2
+        if finished:
+            self.ended = True
+            return chunk + _saved_end_event(message)
+        return chunk
+
+    def published_events(self, update):
+        """Events for the text of a Redis update past this position; None if it left a gap."""
+        chunks = []
+        if "reasoning" in update:
+            if update["r"] > self.reasoning_at:
+                return None
+            text = update["reasoning"][self.reasoning_at - update["r"] :]
+            if text:
+                self.reasoning_at += len(text)
+                chunks.append(
+                    sse.event("delta", {"reasoning": text}, id=sse.delta_id(self.content_at, self.reasoning_at))
+                )
+        if "content" in update:
+            if update["c"] > self.content_at:
+                return None
+            text = update["content"][self.content_at - update["c"] :]
+            if text:
+                self.content_at += len(text)
+                chunks.append(
+                    sse.event("delta", {"content": text}, id=sse.delta_id(self.content_at, self.reasoning_at))
+                )
+        return b"".join(chunks)
+
+
 async def follow_saved(message_id, *, content_from=0, reasoning_from=0):
     """
-    SSE bytes for an answer generated by another process (or already finished), read from
-    the database as that process saves it.
+    SSE bytes for an answer generated by another process (or already finished): through
+    Redis when it is configured, else from the database as that process saves it.
     """
-    content_at, reasoning_at = content_from, reasoning_from
+    position = _Position(content_from, reasoning_from)
+    if broker := brokers.get():
+        try:
+            async for chunk in _follow_published(broker, message_id, position):
+                yield chunk
+        except Exception as exc:
+            logger.warning("following message %s through Redis failed, going on from the database: %s", message_id, exc)
+        if position.ended:
+            return
+    async for chunk in _follow_database(message_id, position):
+        yield chunk
+
+
+async def _follow_here_or_saved(message_id, position):
+    """The answer from the database; if it is generated in this process after all, follow it here."""
+    message = await _load(message_id)
+    if message is not None and (answer := relay.get(message_id)):
+        position.ended = True
+        return message, follow(answer, content_from=position.content_at, reasoning_from=position.reasoning_at)
+    if message is None:
+        position.ended = True
+    return message, None
+
+
+async def _follow_database(message_id, position):
     last_write = time.monotonic()
     while True:
-        message = await _load(message_id)
-        if message is None:
-            return
-        if answer := relay.get(message_id):
-            # It is generated here after all (a retry started after this stream).
-            async for chunk in follow(answer, content_from=content_at, reasoning_from=reasoning_at):
+        message, here = await _follow_here_or_saved(message_id, position)
+        if here is not None:
+            async for chunk in here:
                 yield chunk
             return
-        chunks = []
-        if len(message.reasoning) > reasoning_at:
-            reasoning_at = len(message.reasoning)
-            chunks.append(
-                sse.event(
-                    "delta",
-                    {"reasoning": message.reasoning[reasoning_from:]},
-                    id=sse.delta_id(content_at, reasoning_at),
-                )
-            )
-        if len(message.content) > content_at:
-            text = message.content[content_at:]
-            content_at = len(message.content)
-            chunks.append(sse.event("delta", {"content": text}, id=sse.delta_id(content_at, reasoning_at)))
-        reasoning_from = reasoning_at
-        if message.is_finished:
-            chunks.append(
-                end_event(
-                    message.status,
-                    finish_reason=message.finish_reason,
-                    usage={"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens},
-                    error=message.error,
-                    first_token_ms=message.first_token_ms,
-                    duration_ms=message.duration_ms,
-                )
-            )
-            yield b"".join(chunks)
+        if message is None:
+            return
+        chunk = position.saved_events(message)
+        if position.ended:
+            yield chunk
             return
         now = time.monotonic()
-        if chunks:
+        if chunk:
             last_write = now
-            yield b"".join(chunks)
+            yield chunk
         elif now - last_write >= settings.SSE_HEARTBEAT_SECONDS:
             last_write = now
             yield sse.PING
         await asyncio.sleep(min(settings.CHAT_SAVE_INTERVAL, settings.SSE_HEARTBEAT_SECONDS) / 2)
+
+
+async def _follow_published(broker, message_id, position):
+    async with broker.updates(message_id) as next_update:
+        message, here = await _follow_here_or_saved(message_id, position)
+        if here is not None:
+            async for chunk in here:
+                yield chunk
+            return
+        if message is None:
+            return
+        if chunk := position.saved_events(message):
+            yield chunk
+        if position.ended:
+            return
+        # Subscribed before asking: the generating process publishes from where the
+        # database left this stream, and nothing falls in between.
+        await broker.request_follow(message_id, position.content_at, position.reasoning_at)
+        while True:
+            update = await next_update(settings.SSE_HEARTBEAT_SECONDS)
+            if update is None or update["end"]:
+                if update is None:
+                    yield sse.PING
+                # Quiet, or the end: the database tells whether the generating process
+                # finished (or died), and has the final record.
+                chunk = position.published_events(update) if update else b""
+                message = await _load(message_id)
+                if message is None:
+                    position.ended = True
+                    return
+                chunk = (chunk or b"") + position.saved_events(message)
+                if chunk:
+                    yield chunk
+                if position.ended:
+                    return
+                # A process that started listening late may have missed the request.
+                await broker.request_follow(message_id, position.content_at, position.reasoning_at)
+                continue
+            chunk = position.published_events(update)
+            if chunk is None:
+                # A gap (this process missed an update): ask again from where it is.
+                await broker.request_follow(message_id, position.content_at, position.reasoning_at)
+            elif chunk:
+                yield chunk

@@ -8,11 +8,17 @@ SDK's per-chunk pydantic models, which cost more CPU than everything else in the
 """
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import logging
+import math
+import socket
+import ssl
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import aiohttp
 import httpx2
 import openai
 from django.conf import settings
@@ -23,12 +29,22 @@ DEMO_MODEL = "demo"
 
 
 class UpstreamError(Exception):
-    """A failure of the provider, with a message that is safe to show to the person."""
+    """
+    A failure of the provider, with a message that is safe to show to the person (never a
+    traceback, never the API key) and the detail for the server log.
+    """
 
-    def __init__(self, public_message, *, detail=""):
+    def __init__(self, public_message, *, detail="", kind="provider"):
         super().__init__(public_message)
-        self.public_message = public_message
-        self.detail = detail or public_message
+        self.public_message = redact(public_message)
+        self.detail = redact(detail or public_message)
+        self.kind = kind
+        # Deltas that arrived together with the fault, not yet passed on.
+        self.deltas = []
+
+    @classmethod
+    def of(cls, kind, *, detail="", **values):
+        return cls(MESSAGES[kind].format(**values), detail=detail, kind=kind)
 
 
 @dataclass
@@ -62,7 +78,14 @@ _clients = {}
 def client_for(provider):
     # One client (and so one connection pool) per provider and event loop: aiohttp sessions
     # belong to the loop that made them.
-    key = (id(asyncio.get_running_loop()), provider.base_url, provider.api_key)
+    key = (
+        id(asyncio.get_running_loop()),
+        provider.base_url,
+        provider.api_key,
+        settings.OPENAI_MAX_RETRIES,
+        settings.OPENAI_READ_TIMEOUT,
+        settings.OPENAI_CONNECT_TIMEOUT,
+    )
     client = _clients.get(key)
     if client is None:
         client = openai.AsyncOpenAI(
@@ -99,24 +122,31 @@ class StreamParser:
         deltas = []
         buffer = self._buffer + data
         *lines, self._buffer = buffer.split(b"\n")
-        for line in lines:
-            # Only data lines matter; blank lines, comments (": keep-alive") and event
-            # names carry nothing for a chat completion.
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.done = True
-                continue
-            if payload:
-                self._chunk(payload, deltas)
+        try:
+            for line in lines:
+                # Only data lines matter; blank lines, comments (": keep-alive") and event
+                # names carry nothing for a chat completion.
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    self.done = True
+                    continue
+                if payload:
+                    self._chunk(payload, deltas)
+        except UpstreamError as exc:
+            # The text that came in the same read before the fault is the person's too.
+            exc.deltas = deltas
+            raise
         return deltas
 
     def _chunk(self, payload, deltas):
         try:
             chunk = json.loads(payload)
             if "error" in chunk and chunk["error"]:
-                raise UpstreamError(_provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"))
+                raise UpstreamError(
+                    _provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"), kind="provider"
+                )
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 # DeepSeek and Qwen call it reasoning_content; vLLM and others, reasoning.
@@ -133,58 +163,119 @@ class StreamParser:
         except UpstreamError:
             raise
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise UpstreamError(MESSAGES["malformed"], detail=f"malformed chunk {payload[:200]!r}: {exc}") from None
+            raise UpstreamError.of("malformed", detail=f"malformed chunk {payload[:200]!r}: {exc}") from None
 
     def close(self):
-        """The stream ended: make sure it ended properly."""
-        if self._buffer.strip():
-            self.feed(b"\n")
+        """The stream ended: return the deltas of a last line without a newline, if any, and
+        make sure the stream ended properly."""
+        deltas = self.feed(b"\n") if self._buffer.strip() else []
         if not self.done and not self.finish_reason:
-            raise UpstreamError(MESSAGES["truncated"], detail="stream ended without [DONE] or a finish reason")
+            exc = UpstreamError.of("truncated", detail="stream ended without [DONE] or a finish reason")
+            exc.deltas = deltas
+            raise exc
+        return deltas
 
 
 def _provider_error_message(error):
     message = error.get("message") if isinstance(error, dict) else str(error)
-    return MESSAGES["provider"] + (f" ({str(message)[:200]})" if message else "")
+    return MESSAGES["provider"] + (f" ({str(message)[:200]})" if message else "") + "."
 
 
 MESSAGES = {
+    "dns": "Could not find the model provider's server (the name in OPENAI_BASE_URL does not resolve).",
     "connect": "Could not reach the model provider. Check OPENAI_BASE_URL and the server's network.",
-    "timeout": "The model provider did not answer in time.",
-    "stalled": "The model provider stopped sending the answer.",
+    "tls": "Could not set up a secure connection to the model provider (TLS certificate or proxy problem).",
+    "timeout": "The model provider did not answer within {seconds:g} seconds.",
+    "stalled": "The model provider stopped sending the answer for {seconds:g} seconds.",
     "broken": "The connection to the model provider broke off during the answer.",
     "truncated": "The answer ended before the model provider finished it.",
     "malformed": "The model provider sent data that could not be read.",
     "provider": "The model provider reported an error",
     401: "The model provider rejected the API key (HTTP 401).",
     403: "The model provider refused access to this model (HTTP 403).",
-    404: "The model provider does not know this model (HTTP 404).",
+    404: "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL.",
     429: "The model provider is rate limiting requests (HTTP 429).",
     "status": "The model provider answered with an error (HTTP {status}).",
 }
 
 
-def public_error(exc):
+def redact(text):
+    """`text` without the API key, should a provider or a library have echoed it."""
+    key = settings.OPENAI_API_KEY
+    if key and len(key) >= 8 and key in text:
+        text = text.replace(key, "[API key]")
+    return text
+
+
+def _chain(exc):
+    """`exc` and the exceptions it was raised from, outermost first."""
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _describe(chain):
+    return " <- ".join(f"{type(e).__name__}: {e}" for e in chain)
+
+
+def _status_message(exc, model):
+    status = exc.status_code
+    if status == 404:
+        message = MESSAGES[404].format(model=model)
+    else:
+        message = MESSAGES.get(status) or MESSAGES["status"].format(status=status)
+    # The provider's own words help (a context too long, a quota used up, a region refused),
+    # except after a 401, where they tend to quote the key.
+    body = exc.body
+    explanation = body.get("message") if isinstance(body, dict) else None
+    if isinstance(explanation, str) and explanation.strip() and status != 401:
+        message += f" {explanation.strip()[:300]}"
+    if status == 429 and (seconds := retry_after(exc.response.headers)) is not None:
+        message += f" Try again in {seconds} seconds."
+    return message
+
+
+def retry_after(headers):
+    """Whole seconds from a Retry-After (seconds or an HTTP date) or retry-after-ms header."""
+    try:
+        if value := headers.get("retry-after-ms"):
+            return max(math.ceil(float(value) / 1000), 1)
+        if value := headers.get("retry-after"):
+            if value.strip().isdigit():
+                return int(value)
+            when = email.utils.parsedate_to_datetime(value)
+            return max(math.ceil((when - datetime.now(UTC)).total_seconds()), 1)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return None
+
+
+def public_error(exc, *, model=""):
     """An UpstreamError for any exception raised while calling the provider."""
     if isinstance(exc, UpstreamError):
         return exc
-    detail = f"{type(exc).__name__}: {exc}"
+    chain = _chain(exc)
+    detail = _describe(chain)
+
+    def has(*types):
+        return any(isinstance(e, types) for e in chain)
+
+    # The SDK's aiohttp transport maps every connection error, refused or reset, to a
+    # connect timeout; what happened is told by the original exception underneath.
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = MESSAGES.get(status) or MESSAGES["status"].format(status=status)
-        if status == 429:
-            retry_after = exc.response.headers.get("retry-after")
-            if retry_after:
-                message += f" Try again in {retry_after} seconds."
-        return UpstreamError(message, detail=detail)
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamError(MESSAGES["timeout"], detail=detail)
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(MESSAGES["connect"], detail=detail)
-    if isinstance(exc, httpx2.TimeoutException):
-        return UpstreamError(MESSAGES["stalled"], detail=detail)
-    if isinstance(exc, (httpx2.HTTPError, OSError, asyncio.IncompleteReadError)):
-        return UpstreamError(MESSAGES["broken"], detail=detail)
+        return UpstreamError(_status_message(exc, model), detail=detail, kind="status")
+    if has(aiohttp.ClientConnectorDNSError, socket.gaierror):
+        return UpstreamError.of("dns", detail=detail)
+    if has(aiohttp.ClientSSLError, ssl.SSLError):
+        return UpstreamError.of("tls", detail=detail)
+    if has(aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, httpx2.ConnectError):
+        return UpstreamError.of("connect", detail=detail)
+    if has(aiohttp.ServerTimeoutError, TimeoutError, httpx2.TimeoutException):
+        return UpstreamError.of("timeout", detail=detail, seconds=settings.OPENAI_READ_TIMEOUT)
+    if has(aiohttp.ClientError, httpx2.HTTPError, OSError, asyncio.IncompleteReadError, openai.APIConnectionError):
+        return UpstreamError.of("broken", detail=detail)
     return UpstreamError(MESSAGES["provider"] + ".", detail=detail)
 
 
@@ -208,8 +299,9 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
                 deltas = parser.feed(data)
                 if deltas:
                     yield deltas
-        parser.close()
+        if deltas := parser.close():
+            yield deltas
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        raise public_error(exc) from exc
+        raise public_error(exc, model=model) from exc

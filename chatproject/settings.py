@@ -211,6 +211,12 @@ CHAT_ABANDONED_SECONDS = env.float("CHAT_ABANDONED_SECONDS", default=30.0)
 # On shutdown (SIGTERM, a graceful restart), how long answers in flight may take to finish
 # before they are saved as far as they got. Keep it below gunicorn's graceful timeout.
 CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=90.0)
+# Optional, with several server processes: a stop request or a stream that lands on another
+# process than the one generating the answer reaches it at once through Redis pub/sub,
+# instead of through the database a moment later. E.g. redis://127.0.0.1:6379/0
+REDIS_URL = env.str("REDIS_URL", default="")
+# Prefix of this site's Redis channel names, so that several sites can share one Redis.
+REDIS_PREFIX = env.str("REDIS_PREFIX", default="chat:")
 # A comment line sent while the model is silent, so proxies (nginx: proxy_read_timeout 60s
 # on BaoTa) do not cut the stream.
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)

@@ -74,3 +74,18 @@ def test_a_finish_reason_without_done_is_accepted():
     parser.feed(sse(delta("x", finish="length")))
     parser.close()
     assert parser.finish_reason == "length"
+
+
+def test_a_last_line_without_newline_is_not_lost():
+    parser = StreamParser()
+    assert parser.feed(b'data: {"choices":[{"delta":{"content":"last"},"finish_reason":"stop"}]}') == []
+    assert parser.close() == [("content", "last")]
+    assert parser.finish_reason == "stop"
+
+
+def test_text_before_a_fault_in_the_same_read_is_kept_with_the_error():
+    parser = StreamParser()
+    with pytest.raises(UpstreamError) as failure:
+        parser.feed(sse(delta("kept "), delta("too")) + b"data: {oops\n\n")
+    assert failure.value.deltas == [("content", "kept "), ("content", "too")]
+    assert failure.value.kind == "malformed"
