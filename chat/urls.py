@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, demo, views
+from chat import api, demo, diagnostics, views
 
 app_name = "chat"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/chats/<int:chat_id>/messages/", api.send_message, name="api-send-message"),
     path("api/messages/<int:message_id>/stop/", api.stop, name="api-stop"),
     path("api/messages/<int:message_id>/stream/", api.stream, name="api-stream"),
+    path("api/diagnostics/stream/", diagnostics.stream, name="api-diagnostics-stream"),
     path("demo/v1/chat/completions", demo.chat_completions, name="demo-chat-completions"),
     path("demo/v1/models", demo.models, name="demo-models"),
 ]
