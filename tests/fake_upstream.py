@@ -59,6 +59,8 @@ class FakeUpstream:
         self.requests = []
         self.scripts = deque()
         self.default = Script()
+        # The ids GET /models lists; None: the provider has no /models (404), as some don't.
+        self.models = ["fake-model"]
         self._loop = None
         self._server = None
         self._thread = None
@@ -93,6 +95,7 @@ class FakeUpstream:
         self.requests.clear()
         self.scripts.clear()
         self.default = Script()
+        self.models = ["fake-model"]
 
     def push(self, *scripts):
         self.scripts.extend(scripts)
@@ -138,8 +141,9 @@ class FakeUpstream:
             data = {}
         record = Recorded(path=path, headers=headers, body=data)
         self.requests.append(record)
-        if method == "GET" and path.endswith("/models"):
-            await self._json(writer, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        if method == "GET" and path.endswith("/models") and self.models is not None:
+            models = [{"id": model, "object": "model"} for model in self.models]
+            await self._json(writer, 200, {"object": "list", "data": models})
             return True
         if not path.endswith("/chat/completions"):
             await self._json(writer, 404, {"error": {"message": "not found"}})
