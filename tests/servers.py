@@ -5,19 +5,25 @@ process of its own on a free loopback port.
 """
 
 import http.client
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from tests.live import Event
 
 BASE_DIR = Path(settings.BASE_DIR)
 BIN = Path(sys.executable).parent
@@ -91,6 +97,23 @@ def collect_static(static_root, env):
     )
     assert result.returncode == 0, result.stderr
     return static_root
+
+
+def timed_events(response):
+    """
+    The SSE events of an http.client response, each timed as it arrives, reading it as a browser
+    does: with gzip decoded when the server (or a proxy) compressed it.
+    """
+    decoder = zlib.decompressobj(wbits=31) if response.getheader("Content-Encoding") == "gzip" else None
+    buffer = b""
+    while data := response.read1(65536):
+        at = time.monotonic()
+        buffer += decoder.decompress(data) if decoder else data
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in block.decode().split("\n") if not line.startswith(":"))
+            if "data" in fields:
+                yield Event(fields.get("event", "message"), json.loads(fields["data"]), fields.get("id"), at)
 
 
 def free_port():
@@ -381,8 +404,9 @@ def debian_site(app_port):
     )
 
 
-def custom_site(app_port, locations, *, http=""):
-    """A bare server block proxying everything to the app, with `locations` added to it."""
+def custom_site(app_port, location="", *, http="", pass_host=True):
+    """A bare server block proxying everything to the app, with `location` added to its location."""
+    host = "proxy_set_header Host $host;" if pass_host else ""
     return f"""
     {http}
     server {{
@@ -391,8 +415,54 @@ def custom_site(app_port, locations, *, http=""):
             proxy_pass http://127.0.0.1:{app_port};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            {locations}
+            {host}
+            {location}
         }}
     }}
 """
+
+
+class BufferingProxy:
+    """A proxy that passes a response on only once it is complete, as some CDNs and WAFs do."""
+
+    def __init__(self, target_port):
+        target = target_port
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                upstream = http.client.HTTPConnection("127.0.0.1", target, timeout=60)
+                try:
+                    upstream.request("GET", self.path, headers={"Host": self.headers.get("Host", "")})
+                    response = upstream.getresponse()
+                    body = response.read()
+                finally:
+                    upstream.close()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="buffering-proxy")
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
