@@ -81,7 +81,10 @@ TEMPLATES = [
 ]
 
 # Databases. DATABASE_URL picks the engine: sqlite:///path, postgres://..., mysql://...
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL (as a .env copied from .env.example may have) means the default.
+DATABASES = {
+    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
 _db = DATABASES["default"]
 # Under ASGI every request runs in its own thread, so persistent connections would pile up;
 # Django's docs ask for CONN_MAX_AGE = 0 there and a pool in the backend instead.
