@@ -88,8 +88,17 @@ class FakeUpstream:
 
     def stop(self):
         if self._loop:
+            asyncio.run_coroutine_threadsafe(self._close_connections(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+
+    async def _close_connections(self):
+        # Kept-alive connections of clients still open: close them while the loop still runs.
+        self._server.close()
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     def reset(self):
         self.requests.clear()

@@ -9,7 +9,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
+from django.test import AsyncClient
 
 from tests.servers import (
     BASE_DIR,
@@ -80,6 +82,36 @@ def doctor(*args):
 
 def stream_check(url, *extra):
     return doctor(url, "--skip-provider", "--ticks", "8", *extra)
+
+
+# --- The test stream it fetches ------------------------------------------------------------
+
+
+def get_test_stream(query):
+    async def fetch():
+        response = await AsyncClient().get(f"/api/diagnostics/stream/?{query}")
+        if not response.streaming:
+            return response, response.content
+        return response, b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(fetch)()
+
+
+def test_the_test_stream_needs_no_account_and_no_database():
+    # No database fixture here: any query would fail this test.
+    response, body = get_test_stream("ticks=3&silence=0.1")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert response["X-Accel-Buffering"] == "no" and response["X-Accel-Expires"] == "0"
+    events = [block.split("\n")[0] for block in body.decode().strip().split("\n\n")]
+    assert events == ["event: hello", "event: tick", "event: tick", "event: tick", "event: done"]
+    assert '"scheme":"http","host":"testserver"' in body.decode()
+
+
+@pytest.mark.parametrize("query", ["ticks=51", "ticks=-1", "ticks=x", "silence=121", "silence=nan", "silence=-1"])
+def test_the_test_stream_refuses_out_of_range_input(query):
+    response, body = get_test_stream(query)
+    assert response.status_code == 400 and b"must be" in body
 
 
 # --- Through a proxy --------------------------------------------------------------------------
