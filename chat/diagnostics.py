@@ -60,9 +60,10 @@ async def _events(hello, ticks, silence):
         yield sse.event("tick", {"n": number})
     # A silence like a model that thinks before answering: only heartbeats, as a real
     # answer's stream sends them.
-    started = time.monotonic()
-    while (left := silence - (time.monotonic() - started)) > 0:
+    end = time.monotonic() + silence
+    while (left := end - time.monotonic()) > 0:
         await asyncio.sleep(min(settings.SSE_HEARTBEAT_SECONDS, left))
-        if silence - (time.monotonic() - started) > 0:
+        # A heartbeat only when silence remains (a timer may wake a hair early at the end).
+        if end - time.monotonic() > 0.05:
             yield sse.PING
     yield sse.event("done", {"ticks": ticks, "silence": silence})

@@ -18,8 +18,9 @@ from urllib.parse import urlencode, urlsplit
 
 import openai
 from django.conf import settings
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
@@ -78,6 +79,10 @@ class Command(BaseCommand):
         "Check the settings, the database and the model provider; given the site's public URL "
         "(https://chat.example.com), also check that answers stream through the proxy."
     )
+
+    # Django's own checks run inside check_settings, reported like the others, and with the
+    # database out of them, so that an unreachable database is reported rather than fatal.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("url", nargs="?", help="the address people open, e.g. https://chat.example.com")
@@ -168,6 +173,7 @@ class Command(BaseCommand):
                     "The site is plain HTTP: passwords and conversations cross the network unencrypted.",
                     "Get a certificate (BaoTa: site → SSL → Let's Encrypt; else certbot) and use https://.",
                 )
+        self._run_django_checks(report)
         if not settings.DEBUG:
             manifest = settings.STATIC_ROOT / "staticfiles.json"
             if manifest.exists():
@@ -177,6 +183,23 @@ class Command(BaseCommand):
                     f"No collected static files in {settings.STATIC_ROOT}: with DEBUG off, pages answer 500.",
                     "python manage.py collectstatic --noinput (after every upgrade).",
                 )
+
+    def _run_django_checks(self, report):
+        """Django's system checks, and its deployment checks (check --deploy) when DEBUG is off."""
+        try:
+            messages = checks.run_checks(include_deployment_checks=not settings.DEBUG)
+        except DatabaseError:
+            report.warn("Django's system checks were skipped: some need the database (see Database below).")
+            return
+        except Exception as exc:
+            report.fail(f"Django's system checks could not run: {type(exc).__name__}: {exc}")
+            return
+        shown = [m for m in messages if m.level >= checks.WARNING and not m.is_silenced()]
+        for message in shown:
+            text = f"{message.id}: {message.msg}"
+            (report.fail if message.is_serious() else report.warn)(text, message.hint)
+        if not shown:
+            report.ok("Django's system checks" + ("" if settings.DEBUG else " and deployment checks") + " pass")
 
     # --- Database -------------------------------------------------------------------------------
 
