@@ -140,7 +140,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 # Where collectstatic puts the files WhiteNoise serves (and nginx may, see deploy/nginx/).
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -188,8 +188,9 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 # "demo" is the built-in offline model; it is offered when no provider is configured.
 _provider_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
-OPENAI_MODELS = env.list("OPENAI_MODELS", default=["gpt-4o-mini"] if _provider_configured else ["demo"])
-OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default=OPENAI_MODELS[0])
+# Empty (as in a .env copied from .env.example) means the default, like unset.
+OPENAI_MODELS = env.list("OPENAI_MODELS", default=[]) or (["gpt-4o-mini"] if _provider_configured else ["demo"])
+OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default="") or OPENAI_MODELS[0]
 if OPENAI_DEFAULT_MODEL not in OPENAI_MODELS:
     raise ImproperlyConfigured(f"OPENAI_DEFAULT_MODEL={OPENAI_DEFAULT_MODEL!r} is not in OPENAI_MODELS.")
 OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=10.0)

@@ -28,6 +28,8 @@ from tests.servers import (
     production_env,
 )
 
+LONG_RANDOM = "a8Vq3-" + "kZp0x7Lw2Rm5Yt9Nb4Hc6Jd1Fg8Ks3Qe" * 2
+
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, fake_upstream_server, tmp_path_factory):
@@ -250,7 +252,7 @@ def test_check_deploy_passes_with_the_documented_production_env():
     documented = documented_env("deploy.md", "A complete production example:")
     assert documented["DEBUG"] == "false"
     # The one value the guide tells the reader to generate.
-    documented["SECRET_KEY"] = "a8Vq3-" + "kZp0x7Lw2Rm5Yt9Nb4Hc6Jd1Fg8Ks3Qe" * 2
+    documented["SECRET_KEY"] = LONG_RANDOM
     env = {k: v for k, v in production_env().items() if k not in ("DATABASE_URL", "ALLOWED_HOSTS")}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -262,6 +264,41 @@ def test_check_deploy_passes_with_the_documented_production_env():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def load_settings_with(env):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import chatproject.settings as s; print(s.DEBUG, s.OPENAI_MODELS, s.OPENAI_DEFAULT_MODEL, s.STATIC_ROOT)",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_copy_of_env_example_starts_as_it_is_and_with_production_values(tmp_path):
+    # What `cp .env.example .env` gives, many values empty.
+    example = dict(
+        line.split("=", 1)
+        for line in (BASE_DIR / ".env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert example["OPENAI_MODELS"] == "" and example["STATIC_ROOT"] == ""
+    base = {k: v for k, v in production_env().items() if k not in example and k != "DJANGO_SETTINGS_MODULE"}
+    example["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
+    result = load_settings_with({**base, **example})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "['demo']", "demo", str(BASE_DIR / "staticfiles")]
+
+    production = {**example, "DEBUG": "false", "SECRET_KEY": "k" * 10 + LONG_RANDOM, "ALLOWED_HOSTS": "chat.x"}
+    result = load_settings_with({**base, **production, "OPENAI_API_KEY": "sk-x", "STATIC_ROOT": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "['gpt-4o-mini']", "gpt-4o-mini", str(tmp_path)]
 
 
 def test_the_documented_secret_key_placeholder_fails_check_deploy():
