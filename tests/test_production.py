@@ -6,6 +6,7 @@ database and the fake provider.
 
 import gzip
 import http.client
+import os
 import re
 import subprocess
 import sys
@@ -193,9 +194,13 @@ def test_healthz_answers_503_when_the_database_is_unreachable(database_url, tmp_
 
 
 def test_make_serve_systemd_and_supervisor_run_the_same_command():
-    dry_run = subprocess.run(["make", "-n", "serve"], cwd=BASE_DIR, capture_output=True, text=True)
+    # Not the flags of a make that may be running these tests (`make test`).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    dry_run = subprocess.run(
+        ["make", "-n", "--no-print-directory", "serve"], cwd=BASE_DIR, env=env, capture_output=True, text=True
+    )
     assert dry_run.returncode == 0, dry_run.stderr
-    assert dry_run.stdout.strip().splitlines()[-1].endswith("/bin/gunicorn -c gunicorn.conf.py")
+    assert dry_run.stdout.strip().splitlines()[-1] == ".venv/bin/gunicorn -c gunicorn.conf.py", dry_run.stdout
     systemd = (BASE_DIR / "deploy/systemd/chat.service").read_text()
     supervisor = (BASE_DIR / "deploy/supervisor/chat.conf").read_text()
     assert re.search(r"^ExecStart=\S+/\.venv/bin/gunicorn -c gunicorn\.conf\.py$", systemd, re.M)
