@@ -1,12 +1,13 @@
 # make run    set up everything on a fresh machine and serve the product on http://127.0.0.1:8000
 # make test   set up the test tools and run the whole test suite
 # make serve  the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
+# make ci     what CI runs (.ci/run): the suite on SQLite, PostgreSQL, MariaDB and the newest Django
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test browser screenshots messages lint migrate static bench clean
+.PHONY: run serve test ci browser screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,9 +57,12 @@ messages: $(VENV)/.runtime
 		--ignore=.venv --ignore=static --ignore=staticfiles --ignore=tests --ignore=deploy
 	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
+ci:
+	bash .ci/run
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .test-db*.sqlite3*
+	rm -rf $(VENV) .venv-django6 staticfiles .pytest_cache .test-db*.sqlite3*

@@ -3,43 +3,26 @@
 Run from the project root as `.venv/bin/gunicorn -c gunicorn.conf.py` (this is
 what `make serve`, deploy/systemd/chat.service and deploy/supervisor/chat.conf
 do). Every value below can be changed with an environment variable. A variable
-not set in the environment is also looked up in the project's `.env`, the file
-the Django settings read, so one file configures both.
+not set in the environment is also looked up in the project's `.env`, read by
+django-environ as the Django settings read it, so one file configures both.
 """
 
 import os
 from pathlib import Path
 
+import environ
+
 BASE_DIR = Path(__file__).resolve().parent
 
-
-def _read_dotenv(path):
-    """KEY=VALUE lines of .env. Only used for the names below; never exported."""
-    values = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        line = line.strip().removeprefix("export ").lstrip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        values[key.strip()] = value
-    return values
-
-
-_DOTENV = _read_dotenv(BASE_DIR / ".env")
+# The same reader as chatproject/settings.py, so .env means the same to both. Variables
+# already in the environment win over the file.
+environ.Env.read_env(BASE_DIR / ".env")
+env = environ.Env()
 
 
 def _env(name, default=None):
-    value = os.environ.get(name) or _DOTENV.get(name)
-    return value if value else default
+    # An empty value (`WEB_CONCURRENCY=` as in .env.example) means "the default".
+    return env.str(name, default="") or default
 
 
 def _env_int(name, default):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, demo, views
+from chat import api, demo, diagnostics, views
 
 app_name = "chat"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/messages/<int:message_id>/stream/", api.stream, name="api-stream"),
     path("api/messages/<int:message_id>/regenerate/", api.regenerate, name="api-regenerate"),
     path("api/messages/<int:message_id>/edit/", api.edit, name="api-edit"),
+    path("api/diagnostics/stream/", diagnostics.stream, name="api-diagnostics-stream"),
     path("demo/v1/chat/completions", demo.chat_completions, name="demo-chat-completions"),
     path("demo/v1/models", demo.models, name="demo-models"),
 ]

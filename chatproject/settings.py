@@ -81,7 +81,10 @@ TEMPLATES = [
 ]
 
 # Databases. DATABASE_URL picks the engine: sqlite:///path, postgres://..., mysql://...
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL (as a .env copied from .env.example may have) means the default.
+DATABASES = {
+    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
 _db = DATABASES["default"]
 # Under ASGI every request runs in its own thread, so persistent connections would pile up;
 # Django's docs ask for CONN_MAX_AGE = 0 there and a pool in the backend instead.
@@ -136,7 +139,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic puts the files WhiteNoise serves (and nginx may, see deploy/nginx/).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -161,6 +165,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 X_FRAME_OPTIONS = "DENY"
+# Checks an operator has decided about, e.g. security.W021 (HSTS preload list, a separate and
+# hard-to-undo commitment), so that `check --deploy` stays clean for the rest.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
 
 LOGGING = {
@@ -181,8 +188,9 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 # "demo" is the built-in offline model; it is offered when no provider is configured.
 _provider_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
-OPENAI_MODELS = env.list("OPENAI_MODELS", default=["gpt-4o-mini"] if _provider_configured else ["demo"])
-OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default=OPENAI_MODELS[0])
+# Empty (as in a .env copied from .env.example) means the default, like unset.
+OPENAI_MODELS = env.list("OPENAI_MODELS", default=[]) or (["gpt-4o-mini"] if _provider_configured else ["demo"])
+OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default="") or OPENAI_MODELS[0]
 if OPENAI_DEFAULT_MODEL not in OPENAI_MODELS:
     raise ImproperlyConfigured(f"OPENAI_DEFAULT_MODEL={OPENAI_DEFAULT_MODEL!r} is not in OPENAI_MODELS.")
 OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=10.0)

@@ -62,6 +62,8 @@ class FakeUpstream:
         # script meant for the streamed answer they run beside.
         self.completions = deque()
         self.default = Script()
+        # The ids GET /models lists; None: the provider has no /models (404), as some don't.
+        self.models = ["fake-model"]
         self._loop = None
         self._server = None
         self._thread = None
@@ -88,25 +90,25 @@ class FakeUpstream:
         return self
 
     def stop(self):
-        if not self._loop:
-            return
+        if self._loop:
+            asyncio.run_coroutine_threadsafe(self._close_connections(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
 
-        async def shutdown():
-            self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+    async def _close_connections(self):
+        # Kept-alive connections of clients still open: close them while the loop still runs.
+        self._server.close()
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     def reset(self):
         self.requests.clear()
         self.scripts.clear()
         self.completions.clear()
         self.default = Script()
+        self.models = ["fake-model"]
 
     def push(self, *scripts):
         self.scripts.extend(scripts)
@@ -152,8 +154,9 @@ class FakeUpstream:
             data = {}
         record = Recorded(path=path, headers=headers, body=data)
         self.requests.append(record)
-        if method == "GET" and path.endswith("/models"):
-            await self._json(writer, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        if method == "GET" and path.endswith("/models") and self.models is not None:
+            models = [{"id": model, "object": "model"} for model in self.models]
+            await self._json(writer, 200, {"object": "list", "data": models})
             return True
         if not path.endswith("/chat/completions"):
             await self._json(writer, 404, {"error": {"message": "not found"}})

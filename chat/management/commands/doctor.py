@@ -1,0 +1,625 @@
+"""
+`python manage.py doctor [URL]`: is this installation ready to serve people?
+
+It checks the settings, the database, the static files and the model provider; given the
+site's public URL, it fetches a test stream (chat.diagnostics) through everything between the
+browser and the app (nginx, the BaoTa panel's proxy, a CDN) and tells whether the stream
+arrives piece by piece, survives a silence, and whether a cache stores pages. Every problem
+comes with the line to change. The exit status is 1 when a problem was found.
+"""
+
+import http.client
+import json
+import socket
+import ssl
+import time
+import zlib
+from urllib.parse import urlencode, urlsplit
+
+import openai
+from django.conf import settings
+from django.core import checks
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http.request import split_domain_port, validate_host
+from django.urls import reverse
+
+from chat import diagnostics
+from chat.upstream import DEMO_MODEL, public_error
+
+DEVELOPMENT_KEY = "django-insecure-development-only-key"
+SNIPPET = "deploy/nginx/baota-proxy-snippet.conf"
+
+FIX_BUFFERING = (
+    "Something between the browser and the app holds the stream back. In nginx, put "
+    "`proxy_buffering off;` and `proxy_cache off;` in the `location /api/` block (see "
+    "deploy/nginx/chat.conf) and do not list X-Accel-Buffering in proxy_ignore_headers. "
+    f"BaoTa: switch the site's reverse-proxy cache off and paste {SNIPPET}. "
+    "Behind a CDN or a WAF: exempt /api/ from caching and buffering."
+)
+FIX_COMPRESSION = (
+    "Compression holds the stream back: add `gzip off;` to the `location /api/` block (see "
+    "deploy/nginx/chat.conf), or take text/event-stream out of gzip_types, and "
+    "`proxy_buffering off;` there too. "
+    f"BaoTa: paste {SNIPPET}. A CDN: turn compression off for /api/."
+)
+
+
+class Report:
+    def __init__(self, command):
+        self.command = command
+        self.problems = 0
+        self.warnings = 0
+
+    def section(self, title):
+        self.command.stdout.write(f"\n{title}")
+
+    def ok(self, text):
+        self.command.stdout.write(f"  {self.command.style.SUCCESS('ok  ')}  {text}")
+
+    def info(self, text):
+        self.command.stdout.write(f"        {text}")
+
+    def warn(self, text, fix=None):
+        self.warnings += 1
+        self.command.stdout.write(f"  {self.command.style.WARNING('WARN')}  {text}")
+        if fix:
+            self.command.stdout.write(f"        Fix: {fix}")
+
+    def fail(self, text, fix=None):
+        self.problems += 1
+        self.command.stdout.write(f"  {self.command.style.ERROR('FAIL')}  {text}")
+        if fix:
+            self.command.stdout.write(f"        Fix: {fix}")
+
+
+class Command(BaseCommand):
+    help = (
+        "Check the settings, the database and the model provider; given the site's public URL "
+        "(https://chat.example.com), also check that answers stream through the proxy."
+    )
+
+    # Django's own checks run inside check_settings, reported like the others, and with the
+    # database out of them, so that an unreachable database is reported rather than fatal.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("url", nargs="?", help="the address people open, e.g. https://chat.example.com")
+        parser.add_argument(
+            "--silence",
+            type=float,
+            default=None,
+            help="seconds the test stream stays silent (heartbeats only) to see that the proxy keeps it "
+            "open; default: two heartbeats and a bit (SSE_HEARTBEAT_SECONDS * 2 + 1), 0 to skip",
+        )
+        parser.add_argument("--ticks", type=int, default=10, help="events in the test stream (default 10)")
+        parser.add_argument("--skip-provider", action="store_true", help="do not contact the model provider")
+
+    def handle(self, *args, url=None, silence=None, ticks=10, skip_provider=False, **options):
+        report = Report(self)
+        if url and "://" not in url:
+            url = "https://" + url
+        self.check_settings(report, url)
+        self.check_database(report)
+        if not skip_provider:
+            self.check_provider(report)
+        if url:
+            if silence is None:
+                silence = min(settings.SSE_HEARTBEAT_SECONDS * 2 + 1, diagnostics.MAX_SILENCE)
+            ticks = max(2, min(ticks, diagnostics.MAX_TICKS))
+            silence = max(0.0, min(silence, diagnostics.MAX_SILENCE))
+            self.check_stream(report, url, ticks, silence)
+            self.check_page_cache(report, url)
+        self.stdout.write("")
+        if report.problems:
+            raise CommandError(f"{report.problems} problem(s), {report.warnings} warning(s). Fix the FAIL lines above.")
+        self.stdout.write(self.style.SUCCESS(f"No problems found ({report.warnings} warning(s))."))
+
+    # --- Settings -----------------------------------------------------------------------------
+
+    def check_settings(self, report, url):
+        report.section("Settings")
+        if settings.DEBUG:
+            report.warn(
+                "DEBUG is on: fine on your own computer, never on a public server (it shows error details).",
+                "DEBUG=false in .env, then restart.",
+            )
+        else:
+            report.ok("DEBUG is off")
+        key = settings.SECRET_KEY
+        if key == DEVELOPMENT_KEY or key.startswith("django-insecure"):
+            (report.warn if settings.DEBUG else report.fail)(
+                "SECRET_KEY is the development default.",
+                'SECRET_KEY=<output of: python3 -c "import secrets; print(secrets.token_urlsafe(50))"> in .env.',
+            )
+        elif len(key) < 50 or len(set(key)) < 5:
+            report.fail(
+                f"SECRET_KEY is too short or too simple ({len(key)} characters; use 50 or more, random).",
+                'SECRET_KEY=<output of: python3 -c "import secrets; print(secrets.token_urlsafe(50))"> in .env.',
+            )
+        else:
+            report.ok("SECRET_KEY is set")
+        public_hosts = [h for h in settings.ALLOWED_HOSTS if h not in ("127.0.0.1", "localhost", "[::1]")]
+        if "*" in settings.ALLOWED_HOSTS:
+            report.warn("ALLOWED_HOSTS allows any host name (*).", "ALLOWED_HOSTS=chat.example.com (your domain).")
+        elif public_hosts:
+            report.ok(f"ALLOWED_HOSTS: {', '.join(public_hosts)}")
+        else:
+            report.warn("ALLOWED_HOSTS has only loopback names.", "ALLOWED_HOSTS=chat.example.com (your domain).")
+        if url:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            if not validate_host(host, settings.ALLOWED_HOSTS):
+                report.fail(
+                    f"{host} is not in ALLOWED_HOSTS: the app answers 400 Bad Request there.",
+                    f"ALLOWED_HOSTS={','.join([*public_hosts, host])} in .env, then restart.",
+                )
+            if parts.scheme == "https":
+                if not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+                    report.fail(
+                        "The site is HTTPS but the app does not trust the proxy's X-Forwarded-Proto: log-in "
+                        'fails with "CSRF verification failed" and SECURE_SSL_REDIRECT would loop.',
+                        "SECURE_PROXY_SSL_HEADER=true in .env, and in nginx "
+                        "`proxy_set_header X-Forwarded-Proto $scheme;`.",
+                    )
+                if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+                    report.warn(
+                        "Cookies are not marked Secure although the site is HTTPS.",
+                        "SESSION_COOKIE_SECURE=true and CSRF_COOKIE_SECURE=true in .env.",
+                    )
+            elif host not in ("127.0.0.1", "localhost", "::1"):
+                report.warn(
+                    "The site is plain HTTP: passwords and conversations cross the network unencrypted.",
+                    "Get a certificate (BaoTa: site → SSL → Let's Encrypt; else certbot) and use https://.",
+                )
+        self._run_django_checks(report)
+        if not settings.DEBUG:
+            manifest = settings.STATIC_ROOT / "staticfiles.json"
+            if manifest.exists():
+                report.ok(f"static files collected in {settings.STATIC_ROOT}")
+            else:
+                report.fail(
+                    f"No collected static files in {settings.STATIC_ROOT}: with DEBUG off, pages answer 500.",
+                    "python manage.py collectstatic --noinput (after every upgrade).",
+                )
+
+    def _run_django_checks(self, report):
+        """Django's system checks, and its deployment checks (check --deploy) when DEBUG is off."""
+        try:
+            messages = checks.run_checks(include_deployment_checks=not settings.DEBUG)
+        except DatabaseError:
+            report.warn("Django's system checks were skipped: some need the database (see Database below).")
+            return
+        except Exception as exc:
+            report.fail(f"Django's system checks could not run: {type(exc).__name__}: {exc}")
+            return
+        shown = [m for m in messages if m.level >= checks.WARNING and not m.is_silenced()]
+        for message in shown:
+            text = f"{message.id}: {message.msg}"
+            (report.fail if message.is_serious() else report.warn)(text, message.hint)
+        if not shown:
+            report.ok("Django's system checks" + ("" if settings.DEBUG else " and deployment checks") + " pass")
+
+    # --- Database -------------------------------------------------------------------------------
+
+    def check_database(self, report):
+        report.section("Database")
+        vendor = {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "sqlite": "SQLite"}.get(
+            connection.vendor, connection.vendor
+        )
+        db = connection.settings_dict
+        where = (
+            db["NAME"] if connection.vendor == "sqlite" else f"{db['HOST'] or 'localhost'}:{db['PORT']}/{db['NAME']}"
+        )
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            report.fail(
+                f"{vendor} at {where} is unreachable: {type(exc).__name__}: {str(exc).strip()[:300]}",
+                "Check DATABASE_URL in .env (user, password, host, port, database name) and that the "
+                "database server is running.",
+            )
+            return
+        report.ok(f"{vendor} at {where} answers")
+        try:
+            executor = MigrationExecutor(connection)
+            pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except Exception as exc:
+            report.fail(f"Could not read the migrations: {exc}")
+            return
+        if pending:
+            report.fail(f"{len(pending)} migration(s) not applied.", "python manage.py migrate")
+        else:
+            report.ok("all migrations applied")
+        if connection.vendor == "mysql":
+            self._check_mysql_charset(report)
+        elif connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW server_encoding")
+                encoding = cursor.fetchone()[0]
+            if encoding.upper() not in ("UTF8", "UTF-8"):
+                report.fail(
+                    f"The database's encoding is {encoding}: Chinese text and emoji cannot be stored.",
+                    "Create the database with ENCODING 'UTF8' (createdb -E UTF8 ...) and migrate again.",
+                )
+            pool = db.get("OPTIONS", {}).get("pool")
+            if pool:
+                size = pool.get("max_size", "?") if isinstance(pool, dict) else "?"
+                report.ok(f"encoding {encoding}; connection pool on (at most {size} connections)")
+            else:
+                report.ok(f"encoding {encoding}")
+
+    def _check_mysql_charset(self, report):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT table_collation FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name = 'chat_message'"
+            )
+            row = cursor.fetchone()
+            if row is None:
+                cursor.execute("SELECT @@character_set_database")
+                charset = cursor.fetchone()[0]
+            else:
+                charset = (row[0] or "").split("_", 1)[0]
+        if charset != "utf8mb4":
+            report.fail(
+                f"The chat tables use {charset}, not utf8mb4: emoji (and some Chinese characters) cannot be saved.",
+                'Convert the database to utf8mb4 (docs/deploy.md, Troubleshooting: "Incorrect string value").',
+            )
+        else:
+            report.ok("character set utf8mb4 (emoji and all Chinese characters)")
+
+    # --- Model provider -------------------------------------------------------------------------
+
+    def check_provider(self, report):
+        models = list(settings.OPENAI_MODELS)
+        real = [m for m in models if m != DEMO_MODEL]
+        base_url = settings.OPENAI_BASE_URL or "https://api.openai.com/v1"
+        report.section(f"Model provider ({base_url})" if real else "Model provider")
+        if DEMO_MODEL in models:
+            report.ok("demo: the built-in offline model")
+        if not real:
+            report.warn(
+                "Only the demo model is offered: it does not understand messages.",
+                "Set OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODELS in .env (see README, Providers).",
+            )
+            return
+        if not settings.OPENAI_API_KEY and not settings.OPENAI_BASE_URL:
+            report.fail("OPENAI_API_KEY is empty.", "OPENAI_API_KEY=<your key> in .env.")
+            return
+        with openai.OpenAI(
+            api_key=settings.OPENAI_API_KEY or "none",
+            base_url=base_url,
+            max_retries=0,
+            timeout=openai.Timeout(30, connect=settings.OPENAI_CONNECT_TIMEOUT),
+        ) as client:
+            self._check_models(report, client, real, base_url)
+
+    def _check_models(self, report, client, real, base_url):
+        try:
+            offered = {model.id for model in client.models.list()}
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                report.fail(
+                    public_error(exc).public_message, "Check OPENAI_API_KEY (and that it fits OPENAI_BASE_URL)."
+                )
+                return
+            # Not every compatible server lists its models; ask each for one token instead.
+            offered = None
+        except openai.APIConnectionError as exc:
+            report.fail(
+                f"Could not reach {base_url}: {public_error(exc).detail[:300]}",
+                "Check OPENAI_BASE_URL, and that this server can reach it (firewall, proxy, DNS).",
+            )
+            return
+        for model in real:
+            if offered is not None:
+                if model in offered:
+                    report.ok(f"{model}")
+                else:
+                    sample = ", ".join(sorted(offered)[:12]) + (", ..." if len(offered) > 12 else "")
+                    report.fail(
+                        f"{model}: the provider does not offer this model. It offers: {sample or 'nothing'}.",
+                        "Correct OPENAI_MODELS (and OPENAI_DEFAULT_MODEL) in .env.",
+                    )
+                continue
+            try:
+                client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+                )
+            except Exception as exc:
+                error = public_error(exc)
+                report.fail(f"{model}: {error.public_message}", "Check the name in OPENAI_MODELS and the key.")
+            else:
+                report.ok(f"{model} (answered a 1-token request)")
+
+    # --- Through the public URL -----------------------------------------------------------------
+
+    def check_stream(self, report, url, ticks, silence):
+        report.section(f"Streaming through {url}")
+        report.info(
+            f"Fetching a test stream: {ticks} events {diagnostics.TICK_SECONDS} s apart, then {silence:g} s of silence."
+        )
+        path = reverse("chat:api-diagnostics-stream") + "?" + urlencode({"ticks": ticks, "silence": f"{silence:g}"})
+        try:
+            result = fetch_stream(url, path, timeout=max(30.0, silence + settings.SSE_HEARTBEAT_SECONDS + 15))
+        except (OSError, http.client.HTTPException) as exc:
+            report.fail(f"Could not connect: {describe_connect_error(exc)}", connect_fix(exc))
+            return
+        if result.status != 200:
+            report.fail(*status_problem(result))
+            return
+        content_type = result.headers.get("content-type", "")
+        if not content_type.startswith("text/event-stream"):
+            report.fail(
+                f"The answer is not the app's test stream (Content-Type: {content_type or 'none'}).",
+                "Make sure the URL reaches this app: nginx `proxy_pass http://127.0.0.1:8000;` for "
+                "`location /api/` (and `location /`).",
+            )
+            return
+        encoding = result.headers.get("content-encoding", "")
+        if result.undecodable:
+            report.fail(
+                f"The stream is compressed with {encoding}, which is not needed for a stream and often holds it back.",
+                FIX_COMPRESSION,
+            )
+            return
+        names = [event[0] for event in result.events]
+        if "hello" not in names:
+            report.fail("The test stream ended before its first event.", FIX_BUFFERING)
+            return
+        hello = json.loads(next(data for name, data, _ in result.events if name == "hello"))
+        self._check_what_the_app_saw(report, url, hello)
+
+        tick_times = [at for name, _, at in result.events if name == "tick"]
+        hello_at = next(at for name, _, at in result.events if name == "hello")
+        if len(tick_times) == ticks:
+            spread = tick_times[-1] - hello_at
+            expected = ticks * diagnostics.TICK_SECONDS
+            if spread < expected * 0.5:
+                report.fail(
+                    f"Buffered: the {ticks} events, sent over {expected:.1f} s, arrived together "
+                    f"(within {spread:.2f} s){' in a compressed (' + encoding + ') response' if encoding else ''}. "
+                    "Answers would appear all at once at the end.",
+                    FIX_COMPRESSION if encoding else FIX_BUFFERING,
+                )
+            else:
+                report.ok(f"arrives piece by piece: {ticks} events over {spread:.1f} s, as sent")
+                if encoding:
+                    report.warn(
+                        f"The stream is compressed ({encoding}); it arrived in time, but compression is better off "
+                        "for streams.",
+                        "`gzip off;` in the `location /api/` block.",
+                    )
+        if "done" in names:
+            if silence:
+                report.ok(
+                    f"stays open through {silence:g} s of silence ({len(result.comments)} heartbeat(s) "
+                    f"every {settings.SSE_HEARTBEAT_SECONDS:g} s)"
+                )
+            return
+        last_data = max([at for _, _, at in result.events] + [at for at in result.comments])
+        quiet = result.ended_at - last_data
+        if len(tick_times) < ticks:
+            report.fail(
+                f"The connection was closed {result.ended_at - result.started_at:.1f} s into the stream, "
+                f"after {len(tick_times)} of {ticks} events ({result.end_reason}).",
+                "Look at the proxy's error log (nginx: error.log) for this request.",
+            )
+        else:
+            report.fail(
+                f"Cut during the silence: the stream was closed after {quiet:.1f} s without data "
+                f"({result.end_reason}). Answers of models that think for a while would be cut off.",
+                "In nginx, `proxy_read_timeout 3600s;` in the `location /api/` block (BaoTa's proxy.conf "
+                f"sets 60 s; paste {SNIPPET}), or SSE_HEARTBEAT_SECONDS in .env below the proxy's "
+                f"timeout (now {settings.SSE_HEARTBEAT_SECONDS:g}). A CDN: raise its origin read timeout.",
+            )
+
+    def _check_what_the_app_saw(self, report, url, hello):
+        parts = urlsplit(url)
+        seen_host = split_domain_port(hello.get("host", ""))[0]
+        if seen_host and parts.hostname and seen_host != parts.hostname.lower():
+            report.warn(
+                f"The app saw the host name {seen_host!r}, not {parts.hostname!r}: the proxy does not pass Host on.",
+                "In nginx, `proxy_set_header Host $host;` (BaoTa: 发送域名 $host).",
+            )
+        if parts.scheme == "https" and hello.get("scheme") != "https":
+            report.fail(
+                "The app believes the request came over plain HTTP: log-in would fail the CSRF check.",
+                "In nginx, `proxy_set_header X-Forwarded-Proto $scheme;`, and SECURE_PROXY_SSL_HEADER=true in .env.",
+            )
+
+    def check_page_cache(self, report, url):
+        """Two fresh visitors asking for the log-in page must get two different CSRF cookies."""
+        path = reverse("login")
+        answers = []
+        for _ in range(2):
+            try:
+                answers.append(fetch_page(url, path))
+            except (OSError, http.client.HTTPException) as exc:
+                report.warn(f"Could not fetch {path}: {describe_connect_error(exc)}")
+                return
+        (status, first), (_, second) = answers
+        if status != 200:
+            return
+        hit = any("HIT" in h.get(name, "").upper() for h in (first, second) for name in CACHE_HEADERS)
+        first_cookie, second_cookie = (csrf_cookie(h) for h in (first, second))
+        same_cookie = first_cookie is not None and first_cookie == second_cookie
+        if hit or same_cookie:
+            report.fail(
+                "A cache in front of the app stores its pages: one person's page can be served to another.",
+                "In nginx, `proxy_cache off;` in both locations and no `proxy_ignore_headers`. BaoTa: switch "
+                f"the site's reverse-proxy cache off, paste {SNIPPET}, then empty the cache directory "
+                "(proxy_cache_path in /www/server/nginx/conf/proxy.conf). A CDN: do not cache this site's pages.",
+            )
+        else:
+            report.ok("pages are not cached by a proxy")
+
+
+CACHE_HEADERS = ("x-cache", "x-cache-status", "x-proxy-cache", "cf-cache-status", "x-cache-lookup")
+
+
+def csrf_cookie(headers):
+    for value in headers.get("set-cookie", "").split("\n"):
+        name, _, rest = value.strip().partition("=")
+        if name == settings.CSRF_COOKIE_NAME:
+            return rest.split(";", 1)[0]
+    return None
+
+
+def _connection(url, timeout):
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(
+            parts.hostname, parts.port or 443, timeout=timeout, context=ssl.create_default_context()
+        )
+    return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+
+
+def _full_path(url, path):
+    return urlsplit(url).path.rstrip("/") + path
+
+
+def _headers(response):
+    headers = {}
+    for name, value in response.getheaders():
+        name = name.lower()
+        headers[name] = f"{headers[name]}\n{value}" if name in headers else value
+    return headers
+
+
+def fetch_page(url, path):
+    conn = _connection(url, 30)
+    try:
+        conn.request("GET", _full_path(url, path), headers={"User-Agent": "chat-doctor", "Accept": "text/html"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, _headers(response)
+    finally:
+        conn.close()
+
+
+class StreamResult:
+    def __init__(self):
+        self.status = None
+        self.headers = {}
+        self.events = []  # (name, data, arrival time)
+        self.comments = []  # arrival times of heartbeats
+        self.undecodable = False
+        self.started_at = time.monotonic()
+        self.ended_at = None
+        self.end_reason = "closed by the other side"
+        self.location = ""
+
+
+def fetch_stream(url, path, *, timeout):
+    """Read the test stream as a browser would (accepting compression), timing every event."""
+    result = StreamResult()
+    conn = _connection(url, timeout)
+    try:
+        conn.request(
+            "GET",
+            _full_path(url, path),
+            headers={"User-Agent": "chat-doctor", "Accept": "text/event-stream", "Accept-Encoding": "gzip, deflate"},
+        )
+        response = conn.getresponse()
+        result.status = response.status
+        result.headers = _headers(response)
+        result.location = result.headers.get("location", "")
+        if response.status != 200:
+            return result
+        encoding = result.headers.get("content-encoding", "").lower()
+        decoder = None
+        if encoding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(wbits=31)
+        elif encoding == "deflate":
+            decoder = zlib.decompressobj()
+        elif encoding and encoding != "identity":
+            result.undecodable = True
+            return result
+        buffer = b""
+        while True:
+            try:
+                data = response.read1(65536)
+            except TimeoutError:
+                result.end_reason = f"no data for {timeout:g} s"
+                break
+            except http.client.IncompleteRead:
+                result.end_reason = "the proxy closed the connection in the middle of the response"
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                result.end_reason = type(exc).__name__
+                break
+            if not data:
+                break
+            at = time.monotonic()
+            buffer += decoder.decompress(data) if decoder else data
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                _parse_block(block.decode("utf-8", "replace"), at, result)
+    finally:
+        result.ended_at = time.monotonic()
+        conn.close()
+    return result
+
+
+def _parse_block(block, at, result):
+    name, data = "message", []
+    for line in block.split("\n"):
+        if line.startswith(":"):
+            result.comments.append(at)
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    if data:
+        result.events.append((name, "\n".join(data), at))
+
+
+def describe_connect_error(exc):
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the certificate is not valid ({exc.verify_message})"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve (DNS)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def connect_fix(exc):
+    if isinstance(exc, ssl.SSLError):
+        return "Renew or fix the certificate (BaoTa: site → SSL; else certbot), or try the http:// URL."
+    if isinstance(exc, socket.gaierror):
+        return "Point the domain's DNS A record at this server."
+    return (
+        "Is nginx running and listening on this port? Are ports 80/443 open in the server's firewall "
+        "(BaoTa: 安全) and in the cloud provider's security group?"
+    )
+
+
+def status_problem(result):
+    status = result.status
+    if status in (301, 302, 307, 308):
+        target = result.location or "elsewhere"
+        return (
+            f"The test stream was redirected ({status}) to {target}.",
+            "Run doctor with the address people use, e.g. the https:// URL the redirect points to.",
+        )
+    if status == 400:
+        return (
+            "400 Bad Request: the app refused the host name.",
+            "Add the domain to ALLOWED_HOSTS in .env; nginx must send `proxy_set_header Host $host;`.",
+        )
+    if status == 404:
+        return (
+            "404: the address does not reach this app's /api/ (or it is an older version without the test stream).",
+            "In nginx, `location /api/` must `proxy_pass http://127.0.0.1:8000;` (deploy/nginx/chat.conf); "
+            "upgrade the app if it is older.",
+        )
+    if status in (502, 503, 504):
+        return (
+            f"{status}: the proxy could not get an answer from the app.",
+            "Is the app running (systemctl status chat / Supervisor / BaoTa Python project) and listening on "
+            "127.0.0.1:8000 (GUNICORN_BIND)?",
+        )
+    return (f"The test stream answered HTTP {status}.", "Look at the proxy's and the app's error logs.")
