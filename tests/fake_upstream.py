@@ -117,6 +117,11 @@ class FakeUpstream:
     def chat_requests(self):
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    @property
+    def streamed_requests(self):
+        """The answers' requests, without the short ones for titles."""
+        return [r for r in self.chat_requests if r.body.get("stream")]
+
     def wait_for(self, predicate, timeout=5.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

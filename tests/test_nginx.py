@@ -87,7 +87,7 @@ def test_an_answer_streams_live_through_nginx(proxy, live, owner, upstream):
         if event.name == "delta":
             if not deltas:
                 # The first piece is already in the browser while the provider is still sending.
-                assert not upstream.chat_requests[0].finished
+                assert not upstream.streamed_requests[0].finished
             deltas.append(event)
         last = event
     stream.close()
