@@ -22,7 +22,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from chat import broker as brokers
@@ -183,6 +183,21 @@ def _mark_stopped(message_id):
     return answers.values_list("status", flat=True).get()
 
 
+async def _save_final_retrying(message_id, fields, attempts=6):
+    """
+    The final save, tried again on a transient database error: MySQL/MariaDB may pick it as the
+    victim of a deadlock with the batched progress save, SQLite may stay locked past its timeout.
+    """
+    for attempt in range(attempts):
+        try:
+            return await _save_final(message_id, fields)
+        except OperationalError as exc:
+            if attempt == attempts - 1:
+                raise
+            logger.warning("saving message %s failed (%s); trying again", message_id, exc)
+            await asyncio.sleep(0.05 * 2**attempt)
+
+
 async def _wait_through_cancellation(awaitable):
     """
     Await `awaitable` to its end even if the calling task is cancelled meanwhile (a stop as
@@ -269,7 +284,7 @@ class Relay:
         fields = answer.fields()
         fields["status"] = status
         try:
-            await _wait_through_cancellation(_save_final(answer.message_id, fields))
+            await _wait_through_cancellation(_save_final_retrying(answer.message_id, fields))
         except Exception:
             logger.exception("could not save message %s", answer.message_id)
         finally:
