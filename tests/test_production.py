@@ -194,8 +194,8 @@ def test_healthz_answers_503_when_the_database_is_unreachable(database_url, tmp_
 
 
 def test_make_serve_systemd_and_supervisor_run_the_same_command():
-    # Not the flags of a make that may be running these tests (`make test`).
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # Not the flags and variables of a make that may be running these tests (`make VENV=... test`).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "PYTHON")}
     dry_run = subprocess.run(
         ["make", "-n", "--no-print-directory", "serve"], cwd=BASE_DIR, env=env, capture_output=True, text=True
     )
