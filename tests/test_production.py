@@ -195,7 +195,7 @@ def test_healthz_answers_503_when_the_database_is_unreachable(database_url, tmp_
 
 def test_make_serve_systemd_and_supervisor_run_the_same_command():
     # Not the flags of a make that may be running these tests (`make test`).
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV")}
     dry_run = subprocess.run(
         ["make", "-n", "--no-print-directory", "serve"], cwd=BASE_DIR, env=env, capture_output=True, text=True
     )
