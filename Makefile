@@ -1,6 +1,7 @@
 # make run    set up everything on a fresh machine and serve the product on http://127.0.0.1:8000
 # make test   set up the test tools and run the whole test suite
 # make serve  the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
+# make bench  the relay benchmark (bench/run.py; BENCH_ARGS=--help), results in docs/benchmarks.md
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -36,6 +37,10 @@ serve: migrate static
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test`: it takes minutes and its numbers depend on the machine.
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
