@@ -48,15 +48,17 @@ INSTALLED_APPS = [
     "chat",
 ]
 
+# chat.async_middleware: Django's and WhiteNoise's middleware, run on the event loop under ASGI
+# instead of hopping to a thread and back for every hook of every request.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "chat.async_middleware.WhiteNoiseMiddleware",
+    "chat.async_middleware.SessionMiddleware",
+    "chat.async_middleware.LocaleMiddleware",
+    "chat.async_middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "chat.async_middleware.AuthenticationMiddleware",
+    "chat.async_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.middleware.private_responses",
 ]
