@@ -1,0 +1,145 @@
+"""The SQLite backend queues a process's writers instead of letting them poll SQLite's lock."""
+
+import threading
+
+import pytest
+from django.db import connections, transaction
+from django.db.utils import OperationalError
+
+from chat.sqlite3.base import DatabaseWrapper
+
+ALIAS = "writers"
+
+
+@pytest.fixture
+def connect(tmp_path, django_db_blocker):
+    """
+    connect(timeout) makes this thread's connection of our backend to a file database of this
+    test's own, registered as ALIAS so that transaction.atomic(using=ALIAS) works.
+    """
+    settings = {
+        "ENGINE": "chat.sqlite3",
+        "NAME": str(tmp_path / "writers.sqlite3"),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        "TIME_ZONE": None,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "AUTOCOMMIT": True,
+        "ATOMIC_REQUESTS": False,
+        "USER": "",
+        "PASSWORD": "",
+        "HOST": "",
+        "PORT": "",
+        "TEST": {},
+    }
+
+    def connect(timeout=5):
+        connection = DatabaseWrapper({**settings, "OPTIONS": {**settings["OPTIONS"], "timeout": timeout}}, ALIAS)
+        connections[ALIAS] = connection
+        return connection
+
+    # Not the test database: pytest-django need not set anything up, only let us connect.
+    with django_db_blocker.unblock():
+        with connect().cursor() as cursor:
+            cursor.execute("CREATE TABLE row (who TEXT)")
+        yield connect
+        connections[ALIAS].close()
+    del connections[ALIAS]
+
+
+def in_thread(function, *args):
+    """Run `function` in a thread with its own connection; its result or error lands in a dict."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = function(*args)
+        except Exception as exc:
+            result["error"] = exc
+        finally:
+            connections[ALIAS].close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def insert(who):
+    connections[ALIAS].cursor().execute("INSERT INTO row VALUES (%s)", [who])
+
+
+def rows():
+    return [who for (who,) in connections[ALIAS].cursor().execute("SELECT who FROM row ORDER BY rowid")]
+
+
+def test_a_write_waits_for_the_transaction_in_progress_then_succeeds(connect):
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        connect()
+        with transaction.atomic(using=ALIAS):
+            insert("first")
+            inside.set()
+            release.wait(10)
+
+    def write():
+        connect()
+        insert("second")
+
+    first, first_result = in_thread(hold)
+    assert inside.wait(10)
+    second, second_result = in_thread(write)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert first_result == {"value": None} and second_result == {"value": None}
+    assert rows() == ["first", "second"]
+
+
+def test_a_writer_that_waits_longer_than_the_timeout_gets_database_is_locked(connect):
+    inside, done = threading.Event(), threading.Event()
+
+    def hold():
+        connect()
+        with transaction.atomic(using=ALIAS):
+            inside.set()
+            done.wait(10)
+
+    def write():
+        connect(timeout=0.2)
+        try:
+            insert("late")
+        finally:
+            done.set()
+
+    first, _ = in_thread(hold)
+    assert inside.wait(10)
+    second, result = in_thread(write)
+    second.join(10)
+    first.join(10)
+    assert isinstance(result.get("error"), OperationalError) and "locked" in str(result["error"])
+    assert rows() == []
+
+
+def test_the_writer_lock_is_given_back_after_commit_rollback_and_errors(connect):
+    connection = connect()
+    with transaction.atomic(using=ALIAS):
+        insert("kept")
+        assert connection.holds_writer
+    assert not connection.holds_writer
+    with pytest.raises(RuntimeError), transaction.atomic(using=ALIAS):
+        insert("rolled back")
+        raise RuntimeError("the view failed")
+    assert not connection.holds_writer
+    with pytest.raises(OperationalError):
+        connection.cursor().execute("INSERT INTO no_such_table VALUES (1)")
+    assert not connection.holds_writer
+
+    def write_quickly():
+        connect(timeout=0.5)
+        insert("other")
+
+    thread, result = in_thread(write_quickly)
+    thread.join(10)
+    assert result == {"value": None}
+    assert rows() == ["kept", "other"]
