@@ -163,7 +163,7 @@ def chat(request, chat_id):
             return exc.response()
         conversation.save(update_fields=["title", "system_prompt", "model"])
     body = _conversation_json(conversation)
-    body["messages"] = [m.as_json() for m in conversation.messages.order_by("id")]
+    body["messages"] = conversation.messages.order_by("id").as_json()
     return JsonResponse(body)
 
 

@@ -73,3 +73,24 @@ def test_the_last_sidebar_page_of_10000_conversations_takes_as_many_queries(owne
     count, data = queries(owner_client, f"/api/chats/?page={last_page}")
     assert count == 3
     assert data["results"][-1]["title"] == "Chat 9999" and data["next_page"] is None
+
+
+def test_a_page_of_messages_shows_each_message_as_the_message_itself_does(owner):
+    chat = Conversation.objects.create(owner=owner, model="fake-model")
+    chat.messages.create(role="user", content="你好")
+    chat.messages.create(
+        role="assistant",
+        content="Hi",
+        reasoning="thinking",
+        status="error",
+        model="fake-other",
+        finish_reason="length",
+        prompt_tokens=5,
+        completion_tokens=7,
+        error="The provider failed.",
+        first_token_ms=120,
+        duration_ms=900,
+    )
+    messages = chat.messages.order_by("id")
+    assert messages.as_json() == [message.as_json() for message in messages]
+    assert messages.as_json()[1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 7}
