@@ -1,5 +1,9 @@
-"""The SQLite backend queues a process's writers instead of letting them poll SQLite's lock."""
+"""
+The SQLite backend queues a process's writers instead of letting them poll SQLite's lock, and
+caps the connections a process holds open.
+"""
 
+import sqlite3
 import threading
 
 import pytest
@@ -33,18 +37,21 @@ def connect(tmp_path, django_db_blocker):
         "TEST": {},
     }
 
-    def connect(timeout=5):
-        connection = DatabaseWrapper({**settings, "OPTIONS": {**settings["OPTIONS"], "timeout": timeout}}, ALIAS)
+    def connect(timeout=5, max_connections=16):
+        options = {**settings["OPTIONS"], "timeout": timeout, "max_connections": max_connections}
+        connection = DatabaseWrapper({**settings, "OPTIONS": options}, ALIAS)
         connections[ALIAS] = connection
         return connection
 
+    # Made without the backend, so that the test's first connection sets the cap.
+    with sqlite3.connect(settings["NAME"]) as database:
+        database.execute("CREATE TABLE row (who TEXT)")
     # Not the test database: pytest-django need not set anything up, only let us connect.
     with django_db_blocker.unblock():
-        with connect().cursor() as cursor:
-            cursor.execute("CREATE TABLE row (who TEXT)")
         yield connect
-        connections[ALIAS].close()
-    del connections[ALIAS]
+        if ALIAS in connections:
+            connections[ALIAS].close()
+            del connections[ALIAS]
 
 
 def in_thread(function, *args):
@@ -93,6 +100,7 @@ def test_a_write_waits_for_the_transaction_in_progress_then_succeeds(connect):
     first.join(10)
     second.join(10)
     assert first_result == {"value": None} and second_result == {"value": None}
+    connect()
     assert rows() == ["first", "second"]
 
 
@@ -118,6 +126,7 @@ def test_a_writer_that_waits_longer_than_the_timeout_gets_database_is_locked(con
     second.join(10)
     first.join(10)
     assert isinstance(result.get("error"), OperationalError) and "locked" in str(result["error"])
+    connect()
     assert rows() == []
 
 
@@ -143,3 +152,48 @@ def test_the_writer_lock_is_given_back_after_commit_rollback_and_errors(connect)
     thread.join(10)
     assert result == {"value": None}
     assert rows() == ["kept", "other"]
+
+
+def test_a_connection_past_the_cap_waits_for_one_to_close(connect):
+    connect(max_connections=2).ensure_connection()  # this thread's: one of two
+    opened, release = threading.Event(), threading.Event()
+
+    def hold():
+        connect(max_connections=2).ensure_connection()
+        opened.set()
+        release.wait(10)
+
+    def third():
+        connect(max_connections=2)
+        return rows()
+
+    holder, _ = in_thread(hold)
+    assert opened.wait(10)
+    waiting, result = in_thread(third)
+    release.set()  # the holder closes its connection as it ends
+    holder.join(10)
+    waiting.join(10)
+    assert result == {"value": []}
+
+
+def test_past_the_cap_a_connection_that_waits_too_long_is_refused(connect):
+    connect(max_connections=1).ensure_connection()
+
+    def second():
+        connect(timeout=0.2, max_connections=1)
+        return rows()
+
+    thread, result = in_thread(second)
+    thread.join(10)
+    assert isinstance(result.get("error"), OperationalError) and "busy" in str(result["error"])
+
+
+def test_a_thread_that_ends_without_closing_its_connection_gives_it_back(connect):
+    def open_and_forget():
+        connect(max_connections=1).ensure_connection()
+
+    thread = threading.Thread(target=open_and_forget)
+    thread.start()
+    thread.join(10)
+    connect(timeout=2, max_connections=1)
+    assert rows() == []
