@@ -10,7 +10,7 @@ import pytest
 from django.db import connections, transaction
 from django.db.utils import OperationalError
 
-from chat.sqlite3.base import DatabaseWrapper
+from chat.sqlite3.base import DatabaseWrapper, Queue
 
 ALIAS = "writers"
 
@@ -37,8 +37,13 @@ def connect(tmp_path, django_db_blocker):
         "TEST": {},
     }
 
-    def connect(timeout=5, max_connections=16):
-        options = {**settings["OPTIONS"], "timeout": timeout, "max_connections": max_connections}
+    def connect(timeout=5, max_connections=16, connection_wait=5):
+        options = {
+            **settings["OPTIONS"],
+            "timeout": timeout,
+            "max_connections": max_connections,
+            "connection_wait": connection_wait,
+        }
         connection = DatabaseWrapper({**settings, "OPTIONS": options}, ALIAS)
         connections[ALIAS] = connection
         return connection
@@ -180,7 +185,7 @@ def test_past_the_cap_a_connection_that_waits_too_long_is_refused(connect):
     connect(max_connections=1).ensure_connection()
 
     def second():
-        connect(timeout=0.2, max_connections=1)
+        connect(max_connections=1, connection_wait=0.2)
         return rows()
 
     thread, result = in_thread(second)
@@ -197,3 +202,36 @@ def test_a_thread_that_ends_without_closing_its_connection_gives_it_back(connect
     thread.join(10)
     connect(timeout=2, max_connections=1)
     assert rows() == []
+
+
+def test_the_queue_serves_waiters_in_the_order_they_came():
+    queue = Queue(1)
+    assert queue.acquire(timeout=1)
+    served = []
+
+    def wait(name):
+        assert queue.acquire(timeout=10)
+        served.append(name)
+        queue.release()
+
+    threads = []
+    for name in "abc":
+        thread = threading.Thread(target=wait, args=(name,))
+        thread.start()
+        threads.append(thread)
+        while len(queue.waiting) < len(threads):  # in line before the next one comes
+            threading.Event().wait(0.001)
+    queue.release()
+    for thread in threads:
+        thread.join(10)
+    assert served == ["a", "b", "c"]
+    assert queue.free == 1 and not queue.waiting
+
+
+def test_a_waiter_that_times_out_leaves_the_line():
+    queue = Queue(1)
+    assert queue.acquire(timeout=1)
+    assert not queue.acquire(timeout=0.05)
+    assert not queue.waiting
+    queue.release()
+    assert queue.acquire(timeout=0)

@@ -1,54 +1,88 @@
 """
-Django's SQLite backend, with the writers of a process queued in order and its open
-connections capped, as a pool would.
+Django's SQLite backend, with a process's writers queued in order and its open connections
+capped, as a pool would.
 
 SQLite lets one connection write at a time. The others wait in its busy handler, which sleeps
 and tries again (up to 100 ms apart), in no order: when hundreds of answers start at once,
 the lock sits idle between tries while unlucky writers try until they time out with
-"database is locked". Here the writers of one process queue on a lock of their own, which
-hands over at once, so SQLite's busy handler only arbitrates between processes.
+"database is locked". Here the writers of one process queue in order on a lock of their own,
+which hands over at once, so SQLite's busy handler only arbitrates between processes.
 
 Each open SQLite connection holds its own copy of the schema and a page cache (about 140 KB
-with this app's tables). Every request thread opens its own, so a burst of hundreds of
-requests queued for the writer lock held hundreds of them, and the memory stayed with the
-process. At most OPTIONS["max_connections"] (default 16) are open per process; the next
-request waits for one to close (or for the thread that opened it to end) before it opens its
-own.
+with this app's tables), and every request thread opens its own: a burst of hundreds of
+requests queued for the writer held hundreds of connections, and the process kept the
+memory. At most OPTIONS["max_connections"] (default 16) are open per process; the next thread
+waits in order, up to OPTIONS["connection_wait"] seconds (default 60), for one to be closed or
+for the thread that opened it to end.
 """
 
 import threading
 import weakref
+from collections import deque
 
 from django.db.backends.sqlite3 import base
 from django.db.utils import OperationalError
 
-_writer = threading.Lock()
-_slots = {}
-_slots_lock = threading.Lock()
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class Queue:
+    """Up to `size` holders at a time; the others are served in the order they came."""
+
+    def __init__(self, size):
+        self.free = size
+        self.waiting = deque()
+        self.lock = threading.Lock()
+
+    def acquire(self, timeout):
+        with self.lock:
+            if self.free and not self.waiting:
+                self.free -= 1
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self.waiting.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self.lock:
+            if turn in self.waiting:
+                self.waiting.remove(turn)
+                return False
+        return True  # handed over while timing out
+
+    def release(self):
+        with self.lock:
+            if self.waiting:
+                # Straight to the next in line: no one arriving later can take it first.
+                self.waiting.popleft().release()
+            else:
+                self.free += 1
+
+
+_writer = Queue(1)
+_connections = {}
+_connections_lock = threading.Lock()
+_opened = threading.local()
+
+
+def _connections_for(name, size):
+    with _connections_lock:
+        return _connections.setdefault(name, Queue(size))
 
 
 class _Slot:
     """One of the connections a process may hold open, given back once."""
 
-    def __init__(self, slots):
-        self.slots = slots
+    def __init__(self, queue):
+        self.queue = queue
         self.held = True
 
     def give_back(self):
         if self.held:
             self.held = False
-            self.slots.release()
+            self.queue.release()
 
     __del__ = give_back
-
-
-_opened = threading.local()
-
-
-def _slots_for(name, size):
-    with _slots_lock:
-        return _slots.setdefault(name, threading.BoundedSemaphore(size))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -59,19 +93,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params = super().get_connection_params()
         # Ours, not sqlite3.connect()'s.
         self.max_connections = params.pop("max_connections", 16)
+        self.connection_wait = params.pop("connection_wait", 60)
         return params
 
     def get_new_connection(self, conn_params):
-        slots = _slots_for(self.settings_dict["NAME"], self.max_connections)
-        if not slots.acquire(timeout=conn_params.get("timeout", 5)):
+        queue = _connections_for(self.settings_dict["NAME"], self.max_connections)
+        if not queue.acquire(timeout=self.connection_wait):
             raise OperationalError(f"all {self.max_connections} connections to the database are busy")
         try:
             connection = super().get_new_connection(conn_params)
         except BaseException:
-            slots.release()
+            queue.release()
             raise
-        slot = _Slot(slots)
-        # The thread holds the slot: if it ends without closing the connection, its
+        slot = _Slot(queue)
+        # The opening thread holds the slot: if it ends without closing the connection, its
         # thread-local data goes, and the slot with it. The connection only points to it.
         _opened.slots = [held for held in getattr(_opened, "slots", ()) if held.held] + [slot]
         self.slot = weakref.ref(slot)
