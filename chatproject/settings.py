@@ -48,17 +48,16 @@ INSTALLED_APPS = [
     "chat",
 ]
 
-# chat.async_middleware: Django's and WhiteNoise's middleware, run on the event loop under ASGI
-# instead of hopping to a thread and back for every hook of every request.
+# Under ASGI, chatproject/asgi.py runs these on the event loop (chat.async_middleware).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "chat.async_middleware.WhiteNoiseMiddleware",
-    "chat.async_middleware.SessionMiddleware",
-    "chat.async_middleware.LocaleMiddleware",
-    "chat.async_middleware.CommonMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "chat.async_middleware.AuthenticationMiddleware",
-    "chat.async_middleware.MessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.middleware.private_responses",
 ]

@@ -10,17 +10,20 @@ import pytest
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.messages import get_messages
+from django.core.checks import run_checks
 from django.http import HttpResponse
 from django.test import RequestFactory
 
 from chat import async_middleware
 
 ON_LOOP = [
+    async_middleware.SecurityMiddleware,
     async_middleware.SessionMiddleware,
     async_middleware.LocaleMiddleware,
     async_middleware.CommonMiddleware,
     async_middleware.AuthenticationMiddleware,
     async_middleware.MessageMiddleware,
+    async_middleware.XFrameOptionsMiddleware,
 ]
 
 
@@ -133,3 +136,32 @@ def test_static_files_are_served_under_asgi(asgi_server):
     response = connection.getresponse()
     response.read()
     assert response.status == 404
+
+
+def test_the_asgi_handler_runs_every_stock_middleware_on_the_loop_and_keeps_the_order():
+    replaced = async_middleware.on_event_loop(settings.MIDDLEWARE)
+    assert len(replaced) == len(settings.MIDDLEWARE)
+    assert [path for path in replaced if not path.startswith("chat.")] == []
+    assert replaced.index("chat.async_middleware.SessionMiddleware") < replaced.index(
+        "chat.async_middleware.AuthenticationMiddleware"
+    )
+
+
+def test_csrf_in_the_session_keeps_djangos_own_middleware(settings):
+    settings.CSRF_USE_SESSIONS = True
+    assert "django.middleware.csrf.CsrfViewMiddleware" in async_middleware.on_event_loop(settings.MIDDLEWARE)
+
+
+def test_deploy_checks_still_find_the_security_middleware():
+    found = {message.id for message in run_checks(include_deployment_checks=True)}
+    assert not found & {"security.W001", "security.W002", "security.W003"}
+
+
+def test_the_csrf_check_still_refuses_a_post_without_the_token_under_asgi(asgi_server, transactional_db, owner):
+    from tests.live import LiveClient
+
+    client = LiveClient(asgi_server.url, owner)
+    status, body = client.json("POST", "/api/chats/", {}, csrf=False)
+    assert status == 403 and "CSRF" in body["error"]
+    status, _ = client.json("POST", "/api/chats/", {})
+    assert status == 201
