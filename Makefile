@@ -2,6 +2,7 @@
 # make test   set up the test tools and run the whole test suite
 # make serve  the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
 # make ci     what CI runs (.ci/run): the suite on SQLite, PostgreSQL, MariaDB and the newest Django
+# make bench  the relay benchmark (bench/run.py; BENCH_ARGS=--help), results in docs/benchmarks.md
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -59,6 +60,9 @@ messages: $(VENV)/.runtime
 
 ci:
 	bash .ci/run
+# Not part of `make test`: it takes minutes and its numbers depend on the machine.
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from functools import wraps
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -48,7 +49,8 @@ def api_view(view):
 
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
-            if not (await request.auser()).is_authenticated:
+            user = await _load_user(request)
+            if not user.is_authenticated:
                 return _unauthorized()
             try:
                 return await view(request, *args, **kwargs)
@@ -67,6 +69,21 @@ def api_view(view):
                 return _not_found()
 
     return wrapper
+
+
+@sync_to_async
+def _load_user(request):
+    """
+    The request's user, with its session, in one thread hop (request.auser() makes one for
+    each), then handed out by request.auser() and request.user for the rest of the request.
+    """
+    user = get_user(request)
+
+    async def auser():
+        return user
+
+    request.user, request.auser = user, auser
+    return user
 
 
 def _json_body(request):
@@ -176,13 +193,15 @@ def chat(request, chat_id):
         except BadInput as exc:
             return exc.response()
         conversation.save(update_fields=["title", "system_prompt", "model"])
-    messages = list(conversation.messages.order_by("id"))
+    messages = conversation.messages.order_by("id").as_json()
     # Answers left streaming by a process that died are shown as interrupted, not as
     # spinning for ever.
-    if any(not m.is_finished for m in messages) and conversation.messages.mark_abandoned_interrupted():
-        messages = list(conversation.messages.order_by("id"))
+    if any(m["status"] == Message.Status.STREAMING for m in messages) and (
+        conversation.messages.mark_abandoned_interrupted()
+    ):
+        messages = conversation.messages.order_by("id").as_json()
     body = _conversation_json(conversation)
-    body["messages"] = [m.as_json() for m in messages]
+    body["messages"] = messages
     return JsonResponse(body)
 
 

@@ -403,18 +403,14 @@ def _delta_events(reader_state, answer):
         text = "".join(answer.reasoning[reasoning_index:])
         reader_state["parts"][1] = len(answer.reasoning)
         chunks.append(
-            sse.event(
-                "delta", {"reasoning": text}, id=sse.delta_id(reader_state["content_at"], answer.reasoning_length)
-            )
+            sse.delta("reasoning", text, id=sse.delta_id(reader_state["content_at"], answer.reasoning_length))
         )
         reader_state["reasoning_at"] = answer.reasoning_length
     if content_index < len(answer.content):
         text = "".join(answer.content[content_index:])
         reader_state["parts"][0] = len(answer.content)
         reader_state["content_at"] = answer.content_length
-        chunks.append(
-            sse.event("delta", {"content": text}, id=sse.delta_id(answer.content_length, reader_state["reasoning_at"]))
-        )
+        chunks.append(sse.delta("content", text, id=sse.delta_id(answer.content_length, reader_state["reasoning_at"])))
     return b"".join(chunks)
 
 

@@ -142,7 +142,8 @@ class StreamParser:
 
     def _chunk(self, payload, deltas):
         try:
-            chunk = json.loads(payload)
+            # Decoding first is twice as fast as json.loads(bytes), which sniffs the encoding.
+            chunk = json.loads(payload.decode())
             if "error" in chunk and chunk["error"]:
                 raise UpstreamError(
                     _provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"), kind="provider"
@@ -279,6 +280,16 @@ def public_error(exc, *, model=""):
     return UpstreamError(MESSAGES["provider"] + ".", detail=detail)
 
 
+def body_chunks(http_response):
+    """
+    The response body as it arrives. Unencoded (as streams almost always are), the raw bytes:
+    aiter_bytes() would pass each network read through a decoder and a re-chunker for nothing.
+    """
+    if http_response.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+        return http_response.aiter_raw()
+    return http_response.aiter_bytes()
+
+
 async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
     """
     Yield lists of (kind, text) deltas as the provider streams them; `parser` keeps the
@@ -286,7 +297,12 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
     """
     params = {
         "model": model,
-        "messages": messages,
+        # The messages go in `extra_body`, which the SDK sends as given: as a typed argument
+        # they would be walked through the SDK's TypedDict transform, which costs about 1 ms
+        # of CPU per message (tens of ms per answer with a long history) and changes nothing
+        # in plain role/content dicts.
+        "messages": [],
+        "extra_body": {"messages": messages},
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -295,7 +311,7 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
     try:
         client = client_for(provider)
         async with client.chat.completions.with_streaming_response.create(**params) as response:
-            async for data in response.http_response.aiter_bytes():
+            async for data in body_chunks(response.http_response):
                 deltas = parser.feed(data)
                 if deltas:
                     yield deltas

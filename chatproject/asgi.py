@@ -8,12 +8,22 @@ answers still being generated in this process finish (or saves them as far as th
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
-django_application = get_asgi_application()
+# get_asgi_application(), with Django's middleware run on the event loop (chat.async_middleware).
+django.setup(set_prefix=False)
+from chat.async_middleware import on_event_loop  # noqa: E402  (needs the app registry)
+from chat.lifespan import LifespanMiddleware  # noqa: E402
 
-from chat.lifespan import LifespanMiddleware  # noqa: E402  (needs the app registry)
+_middleware = settings.MIDDLEWARE
+settings.MIDDLEWARE = on_event_loop(_middleware)
+try:
+    django_application = ASGIHandler()
+finally:
+    settings.MIDDLEWARE = _middleware
 
 application = LifespanMiddleware(django_application)

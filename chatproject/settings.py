@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "chat",
 ]
 
+# Under ASGI, chatproject/asgi.py runs these on the event loop (chat.async_middleware).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -91,6 +92,8 @@ _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = 0
 _db["CONN_HEALTH_CHECKS"] = False
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, with a process's writers queued in order (see chat/sqlite3/base.py).
+    _db["ENGINE"] = "chat.sqlite3"
     _db.setdefault("OPTIONS", {}).update(
         {
             # WAL lets readers go on while a stream saves its answer; IMMEDIATE makes writers

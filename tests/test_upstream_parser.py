@@ -1,10 +1,13 @@
 """Turning the provider's streamed bytes into deltas."""
 
+import asyncio
+import gzip
 import json
 
+import httpx2
 import pytest
 
-from chat.upstream import StreamParser, UpstreamError
+from chat.upstream import StreamParser, UpstreamError, body_chunks
 
 
 def sse(*chunks):
@@ -89,3 +92,35 @@ def test_text_before_a_fault_in_the_same_read_is_kept_with_the_error():
         parser.feed(sse(delta("kept "), delta("too")) + b"data: {oops\n\n")
     assert failure.value.deltas == [("content", "kept "), ("content", "too")]
     assert failure.value.kind == "malformed"
+
+
+def _read(chunks):
+    async def read():
+        return [chunk async for chunk in chunks]
+
+    return asyncio.run(read())
+
+
+def test_an_unencoded_body_is_passed_on_as_it_arrived():
+    data = sse(delta("你好"))
+    response = httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=_Chunks([data[:7], data[7:]]))
+    assert _read(body_chunks(response)) == [data[:7], data[7:]]
+
+
+def test_a_compressed_body_is_decompressed():
+    data = sse(delta("t0 "), delta("t1 ")) + b"data: [DONE]\n\n"
+    response = httpx2.Response(200, headers={"content-encoding": "gzip"}, stream=_Chunks([gzip.compress(data)]))
+    parser = StreamParser()
+    out = []
+    for chunk in _read(body_chunks(response)):
+        out += parser.feed(chunk)
+    assert out == [("content", "t0 "), ("content", "t1 ")] and parser.done
+
+
+class _Chunks(httpx2.AsyncByteStream):
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    async def __aiter__(self):
+        for chunk in self.chunks:
+            yield chunk

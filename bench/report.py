@@ -1,0 +1,202 @@
+"""The Markdown that bench/run.py writes into docs/benchmarks.md, from its results."""
+
+# The issue's targets, as ratios to the Node relay measured in the same run.
+CPU_RATIO = 1.0  # 200 streams: relay CPU per 1k tokens <= 1.0x Node's
+P99_RATIO = 0.5  # 200 streams: p99 added latency <= 0.5x Node's
+TTFT_ADDED_MS = 15  # one stream: time to first token + <= 15 ms over the direct upstream
+HISTORY_MS = 150  # a page of history in under 150 ms of server time
+
+
+def _fmt(value, unit=""):
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        value = round(value, 1)
+    return f"{value:,}{unit}" if isinstance(value, int | float) else str(value)
+
+
+def _pair(row, a, b, unit=""):
+    return f"{_fmt(row.get(a))} / {_fmt(row.get(b))}{unit}"
+
+
+def _verdict(ok):
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def _ratio(a, b):
+    if a is None or not b:
+        return None
+    return a / b
+
+
+def stream_table(conc, entry, tokens):
+    lines = [
+        f"#### {conc:,} concurrent streams × {tokens} tokens",
+        "",
+        "| | completed / failed | TTFT p50 / p99 | added p50 / p99 | largest gap p99 | CPU ms per 1k tokens "
+        "| RSS before → peak | RSS growth per 1k streams | complete in DB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [
+        ("direct upstream (peer.sh)", entry.get("direct-upstream")),
+        ("Node relay (peer.sh)", entry.get("seed-node-relay")),
+        ("Node relay (memory run)", entry.get("node-memory")),
+        ("**Django relay**", entry.get("relay")),
+    ]
+    for name, row in rows:
+        if not row:
+            continue
+        rss = f"{_fmt(row.get('rss_before_mb'))} → {_fmt(row.get('rss_peak_mb'))} MB" if "rss_peak_mb" in row else "–"
+        growth = _fmt(row.get("rss_growth_per_1k_streams_mb"), " MB")
+        db = row.get("db")
+        complete = f"{db['complete']:,} of {conc:,}" if db else "–"
+        lines.append(
+            f"| {name} | {_fmt(row.get('ok'))} / {_fmt(row.get('failed'))} "
+            f"| {_pair(row, 'ttft_p50', 'ttft_p99', ' ms')} "
+            f"| {_pair(row, 'overhead_p50', 'overhead_p99', ' ms')} | {_fmt(row.get('gap_p99'), ' ms')} "
+            f"| {_fmt(row.get('cpu_ms_per_1k_tokens'))} | {rss} | {growth} | {complete} |"
+        )
+    return lines
+
+
+def targets(results):
+    """(target, measured, limit, verdict) rows, one per round where the target is per round."""
+    rows = []
+    for number, entry in enumerate(results["rounds"], 1):
+        tag = f" (round {number})" if len(results["rounds"]) > 1 else ""
+        small = entry.get("200") or entry.get(200)
+        if small and small.get("seed-node-relay"):
+            relay, node = small["relay"], small["seed-node-relay"]
+            cpu = _ratio(relay["cpu_ms_per_1k_tokens"], node["cpu_ms_per_1k_tokens"])
+            rows.append(
+                (
+                    f"200 streams: CPU per 1k tokens ≤ {CPU_RATIO}× Node's{tag}",
+                    f"{relay['cpu_ms_per_1k_tokens']} vs {node['cpu_ms_per_1k_tokens']} ms = {cpu:.2f}×",
+                    cpu is not None and cpu <= CPU_RATIO,
+                )
+            )
+            p99 = _ratio(relay["overhead_p99"], node["overhead_p99"])
+            rows.append(
+                (
+                    f"200 streams: p99 added latency ≤ {P99_RATIO}× Node's{tag}",
+                    f"{relay['overhead_p99']} vs {node['overhead_p99']} ms = {p99:.2f}×",
+                    p99 is not None and p99 <= P99_RATIO,
+                )
+            )
+        big = entry.get("1000") or entry.get(1000)
+        if big:
+            relay = big["relay"]
+            rows.append(
+                (
+                    f"1,000 streams: zero failures, 1,000 complete answers in the DB{tag}",
+                    f"{relay['ok']} completed, {relay['failed']} failed, {relay['db']['complete']} complete in DB",
+                    relay["failed"] == 0 and relay["ok"] == 1000 and relay["db"]["complete"] == 1000,
+                )
+            )
+            node = big.get("seed-node-relay")
+            if node:
+                rows.append(
+                    (
+                        f"1,000 streams: p50 added latency ≤ Node's{tag}",
+                        f"{relay['overhead_p50']} vs {node['overhead_p50']} ms "
+                        f"= {_ratio(relay['overhead_p50'], node['overhead_p50']):.2f}×",
+                        relay["overhead_p50"] <= node["overhead_p50"],
+                    )
+                )
+            memory = big.get("node-memory")
+            if memory:
+                ours, theirs = relay["rss_growth_per_1k_streams_mb"], memory["rss_growth_per_1k_streams_mb"]
+                rows.append(
+                    (
+                        f"memory: RSS growth per 1k open streams ≤ Node's{tag}",
+                        f"{ours} vs {theirs} MB",
+                        ours <= theirs,
+                    )
+                )
+    if single := results.get("single"):
+        added = single["added_ttft_p50"]
+        rows.append(
+            (
+                f"one stream: TTFT + ≤ {TTFT_ADDED_MS} ms over direct",
+                f"+{added} ms (median of {single['repeats']}: {single['relay_ttft_p50']} vs "
+                f"{single['direct_ttft_p50']} ms)",
+                added <= TTFT_ADDED_MS,
+            )
+        )
+    if history := results.get("history"):
+        for name, label in (("conversation", "opening 2,000 messages"), ("sidebar", "sidebar of 10,000, page 1")):
+            row = history[name]
+            rows.append(
+                (
+                    f"history: {label} < {HISTORY_MS} ms",
+                    f"p50 {row['p50_ms']} ms (p99 {row['p99_ms']}, max {row['max_ms']})",
+                    row["p50_ms"] < HISTORY_MS,
+                )
+            )
+    if hang := results.get("disconnect"):
+        db = hang["db"]
+        rows.append(
+            (
+                "disconnect: every answer complete in the DB",
+                f"{db['complete']} of {hang['conc']} ({hang['hung_up']} clients hung up)",
+                db["complete"] == hang["conc"],
+            )
+        )
+    return rows
+
+
+def render(results):
+    info, args = results["machine"], results["args"]
+    lines = [
+        f"### Run of {info['date']}",
+        "",
+        f"Commit `{info['commit']}` · {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB · "
+        f"Linux {info['kernel']} · Python {info['python']} · Node {info['node']} · "
+        f"{args['workers']} gunicorn workers · database {results.get('database')} · upstream "
+        f"{results['upstream']} · {args['tokens']} tokens every {args['interval']} ms (ideal "
+        f"{args['tokens'] * args['interval']:,} ms) · load average at start {info['load_before']:.2f}",
+        "",
+    ]
+    target_rows = targets(results)
+    if target_rows:
+        lines += ["#### Targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {measured} | {_verdict(ok)} |" for name, measured, ok in target_rows]
+        lines.append("")
+    for number, entry in enumerate(results["rounds"], 1):
+        if len(results["rounds"]) > 1:
+            lines += [f"#### Round {number}", ""]
+        for conc, data in entry.items():
+            lines += stream_table(int(conc), data, args["tokens"]) + [""]
+    if single := results.get("single"):
+        lines += [
+            "#### One stream at a time",
+            "",
+            f"Time to first token over {single['repeats']} alternating runs: direct "
+            f"{single['direct_ttft']} ms; relay {single['relay_ttft']} ms.",
+            "",
+        ]
+    if history := results.get("history"):
+        lines += [
+            "#### History pages (repeated requests on one keep-alive connection, timed at the client)",
+            "",
+            "| page | items | bytes | p50 | p99 | max |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, row in history.items():
+            lines.append(
+                f"| {name} | {row['items']:,} | {row['bytes']:,} | {row['p50_ms']} ms | {row['p99_ms']} ms "
+                f"| {row['max_ms']} ms |"
+            )
+        lines.append("")
+    if hang := results.get("disconnect"):
+        db = hang["db"]
+        lines += [
+            "#### Disconnects",
+            "",
+            f"{hang['conc']} concurrent streams, {hang['hung_up']} of whose clients hung up at a random point "
+            f"of the answer: {hang['ok']} read to the end, {hang['failed']} failed; in the database "
+            f"{db['complete']} answers complete with the full text, statuses {db['statuses']}, "
+            f"{db['questions_saved']} questions saved.",
+            "",
+        ]
+    return "\n".join(lines)

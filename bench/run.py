@@ -1,0 +1,825 @@
+"""
+The relay benchmark: the production server (gunicorn -c gunicorn.conf.py, uvicorn workers,
+DEBUG off) against a fast fake OpenAI-compatible upstream on loopback, driven by logged-in
+users through the documented API (POST /api/chats/<id>/messages/), with the Node.js relay this
+product grew from and the upstream itself measured in the same run.
+
+    make bench                                     # all scenarios, results in docs/benchmarks.md
+    .venv/bin/python bench/run.py --help           # streams, workers, database, rounds...
+
+Scenarios (each load runs against a freshly started server, after a warm-up that is not
+counted):
+- streams: N concurrent chats (default 200 and 1,000) of TOKENS tokens every INTERVAL ms;
+  completed/failed streams, time to first token, added latency over the ideal, largest gap
+  between tokens, server CPU per 1,000 tokens (all gunicorn processes), server RSS before and
+  at peak, answers found complete in the database;
+- single: one stream at a time, time to first token through the relay minus directly from
+  the upstream;
+- history: a conversation of 2,000 messages and the first sidebar page of 10,000
+  conversations, requested repeatedly;
+- disconnect: hundreds of streams, a third of whose clients hang up at a random point; every
+  answer must still be complete in the database.
+
+When ../shared/peer-relay/ exists (a side-by-side harness, not part of the product), its
+peer.sh measures the Node.js relay and the direct upstream for each N, its fake upstream and
+load generator are used, and the Node relay's memory is measured here as well. Without it,
+bench/fake_upstream.py and bench/load.py stand in and the comparison columns stay empty.
+
+Nothing here is part of `make test`: speed is measured here, not asserted in unit tests.
+"""
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PEER = ROOT.parent / "shared" / "peer-relay"
+BIN = Path(sys.executable).parent
+MODEL = "bench-model"
+PROMPT = "Write a short poem about relays."
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+sys.path.insert(0, str(ROOT))
+
+
+def log(*parts):
+    print(f"[bench {time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, timeout=30, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+# --- Processes: CPU and memory from /proc ----------------------------------------------------
+
+
+def process_tree(root_pid):
+    """root_pid and all its descendants."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    pids, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo += children.get(pid, [])
+    return pids
+
+
+def cpu_ms(pids):
+    """user+sys CPU of these processes, in milliseconds."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total * 1000 / CLOCK_TICKS
+
+
+def rss_mb(pids):
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return total * PAGE_SIZE / 2**20
+
+
+class PeakSampler:
+    """The largest sum of RSS over a process tree, sampled every 50 ms in a thread."""
+
+    def __init__(self, root_pid):
+        self.root_pid = root_pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        pids = process_tree(self.root_pid)
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb(pids))
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def loaded_libraries(pid):
+    """Which accelerators a worker really runs with: read from its memory map."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return []
+    names = ("uvloop", "httptools", "orjson", "aiohttp/_http_parser", "yarl/_quoting", "multidict/_multidict")
+    return [name for name in names if name in maps]
+
+
+# --- The fake upstream, the server and the load generator ------------------------------------
+
+
+def node_available():
+    return shutil.which("node") is not None and PEER.is_dir()
+
+
+class Upstream:
+    def __init__(self, tokens, interval, workdir):
+        self.port = free_port()
+        env = {**os.environ, "PORT": str(self.port), "TOKENS": str(tokens), "INTERVAL_MS": str(interval)}
+        if node_available():
+            command = ["node", str(PEER / "fake_upstream.mjs")]
+            self.kind = "shared/peer-relay/fake_upstream.mjs (Node.js)"
+        else:
+            command = [sys.executable, str(BENCH / "fake_upstream.py")]
+            self.kind = "bench/fake_upstream.py"
+        self.process = subprocess.Popen(command, env=env, stdout=open(workdir / "upstream.log", "wb"), stderr=-2)
+        wait_for_port(self.port, process=self.process)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class Server:
+    """gunicorn -c gunicorn.conf.py, exactly as `make serve` starts it."""
+
+    def __init__(self, env, workdir, name):
+        self.port = int(env["PORT"])
+        self.workers = int(env["WEB_CONCURRENCY"])
+        self.log_path = workdir / f"server-{name}.log"
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=open(self.log_path, "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, process=self.process)
+        deadline = time.monotonic() + 30
+        while len(self.pids()) < 1 + self.workers or not self._healthy():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start, see {self.log_path}")
+            time.sleep(0.1)
+
+    def _healthy(self):
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            connection.request("GET", "/healthz")
+            return connection.getresponse().status == 200
+        return False
+
+    def pids(self):
+        return process_tree(self.process.pid)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_load(plan, conc, tokens, interval, *, disconnect=0.0, python_client=False):
+    """One load run; the JSON line of load.mjs (or bench/load.py)."""
+    if node_available() and not disconnect and not python_client:
+        command = ["node", str(PEER / "load.mjs"), f"@{plan}", str(conc), str(tokens), str(interval)]
+    else:
+        command = [sys.executable, str(BENCH / "load.py"), str(plan), str(conc), str(tokens), str(interval)]
+        if disconnect:
+            command += ["--disconnect", str(disconnect)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def write_plan(path, entries):
+    with open(path, "w", encoding="utf-8") as plan:
+        for entry in entries:
+            plan.write(json.dumps(entry) + "\n")
+    return path
+
+
+# --- Django in this process: seeding and checking the database -------------------------------
+
+
+def setup_django(env):
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    import django
+
+    django.setup()
+
+
+class Users:
+    """Users with a conversation each, logged in: a session cookie and a CSRF token."""
+
+    def __init__(self, server_port):
+        self.port = server_port
+        self.count = 0
+
+    def create(self, n, *, prefix, login_over_http=3):
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.hashers import make_password
+
+        from chat.models import Conversation, Message
+
+        User = get_user_model()
+        password = secrets.token_urlsafe(12)
+        # One hash for all: PBKDF2 is slow on purpose, and N of them would take minutes.
+        hashed = make_password(password)
+        users = User.objects.bulk_create(
+            [User(username=f"{prefix}-{self.count + i}", password=hashed) for i in range(n)]
+        )
+        self.count += n
+        users = list(User.objects.filter(username__startswith=f"{prefix}-").order_by("id"))
+        conversations = Conversation.objects.bulk_create(
+            [Conversation(owner=user, model=MODEL, title=f"Bench chat of {user.username}") for user in users]
+        )
+        # Two earlier turns in each conversation, so that every answer loads history.
+        earlier = []
+        for conversation in conversations:
+            for turn in range(2):
+                earlier.append(Message(conversation=conversation, role="user", content=f"Question {turn}? " * 10))
+                earlier.append(
+                    Message(conversation=conversation, role="assistant", content=f"Answer {turn}. " * 40, model=MODEL)
+                )
+        Message.objects.bulk_create(earlier, batch_size=500)
+        logins = []
+        for index, (user, conversation) in enumerate(zip(users, conversations, strict=True)):
+            if index < login_over_http:
+                session, csrf = self.login(user.username, password)
+            else:
+                session, csrf = self.session_for(user), None
+            logins.append({"user": user, "conversation": conversation, "session": session, "csrf": csrf})
+        self._fetch_csrf_tokens([entry for entry in logins if entry["csrf"] is None])
+        return logins
+
+    def login(self, username, password):
+        """The login form, as a browser fills it in."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request("GET", "/accounts/login/")
+        response = connection.getresponse()
+        page = response.read().decode()
+        csrf_cookie = _cookie(response, "csrftoken")
+        form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": form_token})
+        connection.request(
+            "POST",
+            "/accounts/login/",
+            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
+        )
+        response = connection.getresponse()
+        response.read()
+        session = _cookie(response, "sessionid")
+        if response.status != 302 or not session:
+            raise RuntimeError(f"login of {username} failed: HTTP {response.status}")
+        # Logging in rotates the CSRF token.
+        return session, _cookie(response, "csrftoken") or csrf_cookie
+
+    @staticmethod
+    def session_for(user):
+        """A logged-in session made the way django.test.Client.force_login makes it."""
+        from importlib import import_module
+
+        from django.conf import settings
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        return session.session_key
+
+    def _fetch_csrf_tokens(self, entries):
+        """Each user opens the chat page, which hands out the CSRF cookie, as in a browser."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def fetch(entry):
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            connection.request("GET", "/", headers={"Cookie": f"sessionid={entry['session']}"})
+            response = connection.getresponse()
+            page = response.read().decode()
+            if response.status != 200 or entry["user"].username not in page:
+                raise RuntimeError(f"the chat page did not open for {entry['user'].username}: {response.status}")
+            entry["csrf"] = _cookie(response, "csrftoken")
+            connection.close()
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fetch, entries))
+
+    def plan(self, logins):
+        return [
+            {
+                "url": f"http://127.0.0.1:{self.port}/api/chats/{entry['conversation'].pk}/messages/",
+                "headers": {
+                    "cookie": f"sessionid={entry['session']}; csrftoken={entry['csrf']}",
+                    "x-csrftoken": entry["csrf"],
+                    "content-type": "application/json",
+                },
+                "body": json.dumps({"content": PROMPT}),
+            }
+            for entry in logins
+        ]
+
+
+def _cookie(response, name):
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0].split("=", 1)[1]
+    return None
+
+
+def latest_message_id():
+    from chat.models import Message
+
+    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def wait_until_finished(after_id, timeout=120):
+    """Wait until no answer started after `after_id` is still streaming."""
+    from chat.models import Message
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Message.objects.filter(id__gt=after_id, status=Message.Status.STREAMING).exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def check_answers(after_id, conversations, tokens):
+    """How the turns since `after_id` of these conversations ended up in the database."""
+    from chat.models import Message
+
+    expected = "".join(f"t{i} " for i in range(tokens))
+    answers = Message.objects.filter(id__gt=after_id, conversation__in=conversations, role="assistant")
+    questions = Message.objects.filter(id__gt=after_id, conversation__in=conversations, role="user")
+    complete = answers.filter(status="complete", content=expected, completion_tokens=tokens, finish_reason="stop")
+    statuses = {}
+    for status in answers.values_list("status", flat=True):
+        statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "answers": answers.count(),
+        "complete": complete.count(),
+        "questions_saved": questions.filter(content=PROMPT).count(),
+        "statuses": statuses,
+    }
+
+
+# --- Scenarios ---------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+        self.upstream = Upstream(args.tokens, args.interval, self.workdir)
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": args.database_url or f"sqlite:///{self.workdir / 'bench.sqlite3'}",
+            "OPENAI_BASE_URL": self.upstream.url,
+            "OPENAI_API_KEY": "bench-key",
+            "OPENAI_MODELS": MODEL,
+            "OPENAI_DEFAULT_MODEL": MODEL,
+            "WEB_CONCURRENCY": str(args.workers),
+            "PORT": str(self.port),
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+        }
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        setup_django(self.env)
+        self._prepare_database()
+        self.users = Users(self.port)
+        self.servers = 0
+
+    def _prepare_database(self):
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        if get_user_model().objects.exists():
+            raise SystemExit(
+                "The benchmark needs an empty database: the one in --database-url already has users. "
+                "Give it a new database (e.g. createdb chat_bench)."
+            )
+        # The login page needs the static files' manifest with DEBUG off, as `make serve` does.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+
+    @contextlib.contextmanager
+    def server(self):
+        self.servers += 1
+        server = Server(self.env, self.workdir, self.servers)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    def warm_up(self, server):
+        """Start every worker's imports, pools and caches; none of it is counted."""
+        logins = self.users.create(max(10, 5 * server.workers), prefix=f"warm{self.servers}", login_over_http=1)
+        plan = write_plan(self.workdir / "warm.plan", self.users.plan(logins))
+        before = latest_message_id()
+        run_load(plan, len(logins), self.args.tokens, self.args.interval)
+        wait_until_finished(before)
+
+    def streams(self, conc):
+        """N concurrent authenticated chats against a fresh server."""
+        with self.server() as server:
+            logins = self.users.create(conc, prefix=f"s{conc}x{self.servers}")
+            plan = write_plan(self.workdir / f"streams-{conc}.plan", self.users.plan(logins))
+            self.warm_up(server)
+            time.sleep(0.5)
+            pids = server.pids()
+            libraries = loaded_libraries(pids[-1])
+            before_id = latest_message_id()
+            cpu_before, rss_before = cpu_ms(pids), rss_mb(pids)
+            with PeakSampler(server.process.pid) as sampler, self.profiler(pids[1:], f"streams-{conc}"):
+                result = run_load(plan, conc, self.args.tokens, self.args.interval)
+                settled = wait_until_finished(before_id)
+            cpu_after = cpu_ms(server.pids())
+            result.update(
+                who="django-relay",
+                cpu_ms_per_1k_tokens=round((cpu_after - cpu_before) * 1000 / (conc * self.args.tokens), 1),
+                rss_before_mb=round(rss_before, 1),
+                rss_peak_mb=round(sampler.peak, 1),
+                rss_growth_per_1k_streams_mb=round((sampler.peak - rss_before) * 1000 / conc, 1),
+                settled=settled,
+                db=check_answers(before_id, [entry["conversation"] for entry in logins], self.args.tokens),
+                workers=server.workers,
+                libraries=libraries,
+            )
+        log(f"relay x{conc}:", json.dumps(result))
+        return result
+
+    @contextlib.contextmanager
+    def profiler(self, pids, name):
+        """With --profile: py-spy samples each worker (collapsed stacks, for flame graphs)."""
+        if not self.args.profile:
+            yield
+            return
+        out = Path(self.args.profile)
+        out.mkdir(parents=True, exist_ok=True)
+        spies = [
+            subprocess.Popen(
+                [str(BIN / "py-spy"), "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", "raw"]
+                + ["--output", str(out / f"{name}-{pid}.txt")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in pids
+        ]
+        time.sleep(1)
+        try:
+            yield
+        finally:
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+            for spy in spies:
+                spy.wait(30)
+
+    def peer(self, conc):
+        """The Node relay and the direct upstream, by ../shared/peer-relay/peer.sh."""
+        output = subprocess.run(
+            [str(PEER / "peer.sh"), str(conc), str(self.args.tokens), str(self.args.interval)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        ).stdout
+        lines = {}
+        for line in output.splitlines():
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                lines[data.get("who", "error")] = data
+        log(f"peer.sh x{conc}:", json.dumps(lines))
+        return lines
+
+    def node_memory(self, conc):
+        """The Node relay's RSS growth under the same load (peer.sh does not measure memory)."""
+        seed = Path(tempfile.gettempdir()) / "peer-seed-node"
+        if not (seed / "node_modules" / "openai").is_dir():
+            return None
+        port = free_port()
+        env = {**os.environ, "OPENAI_BASE_URL": self.upstream.url, "OPENAI_API_KEY": "x", "PORT": str(port)}
+        process = subprocess.Popen(["node", "server.js"], cwd=seed, env=env, stdout=-3, stderr=-3)
+        try:
+            wait_for_port(port, process=process)
+            url = f"http://127.0.0.1:{port}/chat?prompt=hi"
+            warm = write_plan(self.workdir / "node-warm.plan", [{"url": url}] * 10)
+            run_load(warm, 10, self.args.tokens, self.args.interval)
+            time.sleep(0.5)
+            pids = [process.pid]
+            cpu_before, rss_before = cpu_ms(pids), rss_mb(pids)
+            plan = write_plan(self.workdir / "node.plan", [{"url": url}])
+            with PeakSampler(process.pid) as sampler:
+                result = run_load(plan, conc, self.args.tokens, self.args.interval)
+            result.update(
+                who="seed-node-relay (bench run)",
+                cpu_ms_per_1k_tokens=round((cpu_ms(pids) - cpu_before) * 1000 / (conc * self.args.tokens), 1),
+                rss_before_mb=round(rss_before, 1),
+                rss_peak_mb=round(sampler.peak, 1),
+                rss_growth_per_1k_streams_mb=round((sampler.peak - rss_before) * 1000 / conc, 1),
+            )
+        finally:
+            process.terminate()
+            process.wait(10)
+        log(f"node memory x{conc}:", json.dumps(result))
+        return result
+
+    def single(self):
+        """Time to first token of one stream at a time: through the relay and directly."""
+        repeats = self.args.single_repeats
+        direct = write_plan(
+            self.workdir / "direct.plan",
+            [
+                {
+                    "url": f"{self.upstream.url}/chat/completions",
+                    "body": json.dumps(
+                        {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+                    ),
+                }
+            ],
+        )
+        relay_ttft, direct_ttft = [], []
+        with self.server() as server:
+            logins = self.users.create(repeats, prefix=f"one{self.servers}")
+            self.warm_up(server)
+            for entry in self.users.plan(logins):
+                plan = write_plan(self.workdir / "one.plan", [entry])
+                # Alternate, so that drift in the machine's load hits both alike.
+                direct_ttft.append(run_load(direct, 1, self.args.tokens, self.args.interval)["ttft_p50"])
+                relay_ttft.append(run_load(plan, 1, self.args.tokens, self.args.interval)["ttft_p50"])
+        result = {
+            "repeats": repeats,
+            "direct_ttft_p50": statistics.median(direct_ttft),
+            "relay_ttft_p50": statistics.median(relay_ttft),
+            "added_ttft_p50": statistics.median(r - d for r, d in zip(relay_ttft, direct_ttft, strict=True)),
+            "direct_ttft": direct_ttft,
+            "relay_ttft": relay_ttft,
+        }
+        log("single:", json.dumps(result))
+        return result
+
+    def history(self):
+        """A long conversation and a big sidebar, each requested repeatedly."""
+        server = Server(self.env, self.workdir, "history")
+        try:
+            return self._history(server)
+        finally:
+            server.stop()
+
+    def _history(self, server):
+        from django.utils import timezone
+
+        from chat.models import Conversation, Message
+
+        entry = self.users.create(1, prefix="history", login_over_http=1)[0]
+        user, long_chat = entry["user"], entry["conversation"]
+        now = timezone.now()
+        Conversation.objects.bulk_create(
+            [
+                Conversation(
+                    owner=user,
+                    model=MODEL,
+                    title=f"Conversation {i}",
+                    updated_at=now - timezone.timedelta(minutes=i + 1),
+                )
+                for i in range(self.args.sidebar_conversations - 1)
+            ],
+            batch_size=1000,
+        )
+        messages = []
+        for i in range(self.args.conversation_messages - 4):  # 4 made with the user
+            if i % 2 == 0:
+                messages.append(
+                    Message(conversation=long_chat, role="user", content=f"问题 {i}: " + "请解释一下。" * 15)
+                )
+            else:
+                messages.append(
+                    Message(
+                        conversation=long_chat,
+                        role="assistant",
+                        content=f"Answer {i}: " + "A streamed answer with **markdown** and 中文. " * 20,
+                        model=MODEL,
+                        prompt_tokens=120,
+                        completion_tokens=300,
+                        first_token_ms=400,
+                        duration_ms=3000,
+                        finish_reason="stop",
+                    )
+                )
+        Message.objects.bulk_create(messages, batch_size=500)
+        Conversation.objects.filter(pk=long_chat.pk).update(updated_at=now)
+        cookie = f"sessionid={entry['session']}; csrftoken={entry['csrf']}"
+        results = {}
+        for name, path in (("conversation", f"/api/chats/{long_chat.pk}/"), ("sidebar", "/api/chats/")):
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            times = []
+            for attempt in range(self.args.history_repeats + 3):
+                started = time.perf_counter()
+                connection.request("GET", path, headers={"Cookie": cookie})
+                response = connection.getresponse()
+                body = response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status != 200:
+                    raise RuntimeError(f"GET {path}: HTTP {response.status}")
+                if attempt >= 3:  # the first requests warm the worker up
+                    times.append(elapsed)
+            data = json.loads(body)
+            count = len(data["messages"]) if name == "conversation" else len(data["results"])
+            times.sort()
+            results[name] = {
+                "items": count,
+                "bytes": len(body),
+                "p50_ms": round(statistics.median(times), 1),
+                "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
+                "max_ms": round(times[-1], 1),
+            }
+            connection.close()
+        log("history:", json.dumps(results))
+        return results
+
+    def disconnect(self):
+        """Hundreds of streams; a third of the clients hang up at random points."""
+        conc = self.args.disconnect_streams
+        with self.server() as server:
+            logins = self.users.create(conc, prefix=f"hangup{self.servers}")
+            plan = write_plan(self.workdir / "hangup.plan", self.users.plan(logins))
+            self.warm_up(server)
+            before_id = latest_message_id()
+            result = run_load(plan, conc, self.args.tokens, self.args.interval, disconnect=1 / 3)
+            result["settled"] = wait_until_finished(before_id)
+            result["db"] = check_answers(before_id, [entry["conversation"] for entry in logins], self.args.tokens)
+        log("disconnect:", json.dumps(result))
+        return result
+
+    def close(self):
+        self.upstream.stop()
+        if not self.args.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+
+def machine():
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    node = (
+        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        if shutil.which("node")
+        else "-"
+    )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE_SIZE / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": node,
+        "commit": commit.strip() + ("+changes" if dirty.strip() else ""),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": os.getloadavg()[0],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", default="200,1000", help="concurrent stream counts, comma-separated")
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--interval", type=int, default=20, help="ms between two tokens of the fake upstream")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file in a temp dir)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the stream scenarios this many times")
+    parser.add_argument(
+        "--scenarios", default="streams,single,history,disconnect", help="which scenarios, comma-separated"
+    )
+    parser.add_argument("--single-repeats", type=int, default=15)
+    parser.add_argument("--history-repeats", type=int, default=30)
+    parser.add_argument("--conversation-messages", type=int, default=2000)
+    parser.add_argument("--sidebar-conversations", type=int, default=10_000)
+    parser.add_argument("--disconnect-streams", type=int, default=300)
+    parser.add_argument("--no-peer", action="store_true", help="skip the Node relay and direct upstream")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="'-' for none")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="record py-spy profiles of the workers here (pip install py-spy)"
+    )
+    args = parser.parse_args()
+    scenarios = set(args.scenarios.split(","))
+    counts = [int(n) for n in args.streams.split(",") if n]
+
+    info = machine()
+    bench = Bench(args)
+    log(f"work dir {bench.workdir}, upstream {bench.upstream.kind}, database {bench.env['DATABASE_URL']}")
+    results = {"machine": info, "args": vars(args), "upstream": bench.upstream.kind, "rounds": []}
+    try:
+        if "streams" in scenarios:
+            for round_number in range(args.rounds):
+                entry = {}
+                for conc in counts:
+                    entry[conc] = {}
+                    if node_available() and not args.no_peer:
+                        entry[conc].update(bench.peer(conc))
+                        entry[conc]["node-memory"] = bench.node_memory(conc)
+                    entry[conc]["relay"] = bench.streams(conc)
+                results["rounds"].append(entry)
+                log(f"round {round_number + 1} of {args.rounds} done")
+        if "single" in scenarios:
+            results["single"] = bench.single()
+        if "history" in scenarios:
+            results["history"] = bench.history()
+        if "disconnect" in scenarios:
+            results["disconnect"] = bench.disconnect()
+    finally:
+        bench.close()
+    results["database"] = bench.env["DATABASE_URL"].split(":", 1)[0]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    (BENCH / "results").mkdir(exist_ok=True)
+    (BENCH / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=1, default=str))
+    from report import render  # bench/report.py
+
+    markdown = render(results)
+    print(markdown)
+    if args.output != "-":
+        write_section(Path(args.output), markdown)
+        log(f"wrote {args.output}")
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_section(path, markdown):
+    """Replace the generated part of docs/benchmarks.md, keeping the hand-written rest."""
+    text = path.read_text(encoding="utf-8") if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1] if END in rest else ""
+    path.write_text(f"{head}{BEGIN}\n{markdown}\n{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
