@@ -92,8 +92,6 @@ _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = 0
 _db["CONN_HEALTH_CHECKS"] = False
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend, with a process's writers queued in order (see chat/sqlite3/base.py).
-    _db["ENGINE"] = "chat.sqlite3"
     _db.setdefault("OPTIONS", {}).update(
         {
             # WAL lets readers go on while a stream saves its answer; IMMEDIATE makes writers
