@@ -353,6 +353,9 @@ async def edit(request, message_id):
 
 
 async def _prepend(first, stream):
+    # Middleware ran after the view (a session saved, say) in this request's thread; the
+    # stream starts only after it, so give back what that thread holds before waiting.
+    await sync_to_async(release_connections)()
     yield first
     async for chunk in stream:
         yield chunk

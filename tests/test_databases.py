@@ -49,6 +49,11 @@ def connections_in_use():
 def test_a_stream_waiting_for_tokens_holds_no_database_connection(live, owner, upstream):
     gate = Script(tokens=4, hold_at=2)
     upstream.push(gate)
+    # Connections other tests left in worker threads of this process (an error page rendered
+    # off the request's thread, say) are not this stream's.
+    if connection.vendor == "postgresql":
+        connection.close()
+    before = (connections_in_use(), len(open_wrappers()))
     client = live(owner)
     stream = client.send(client.create_chat(model="fake-model"), "hold on")
     events = iter(stream)
@@ -71,8 +76,8 @@ def test_a_stream_waiting_for_tokens_holds_no_database_connection(live, owner, u
     rest = [e.name for e in events]
     stream.close()
     assert rest[-1] == "done"
-    assert min(server for server, _ in samples) == 0, samples
-    assert min(wrappers for _, wrappers in samples) == 0, samples
+    assert min(server for server, _ in samples) <= before[0], (before, samples)
+    assert min(wrappers for _, wrappers in samples) <= before[1], (before, samples)
 
 
 def test_the_database_is_configured_as_django_advises_under_asgi(db):
