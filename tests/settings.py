@@ -6,7 +6,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 # Nothing in the tests may reach a real provider.
-os.environ["OPENAI_API_KEY"] = "sk-test-never-sent-anywhere"
+os.environ["OPENAI_API_KEY"] = "test-key-never-sent-anywhere"
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 os.environ.setdefault("OPENAI_MODELS", "fake-model,fake-other,demo")
 os.environ["OPENAI_MAX_RETRIES"] = "0"

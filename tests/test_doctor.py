@@ -228,7 +228,7 @@ def test_doctor_passes_a_correct_configuration(production_settings, upstream, db
     assert "ok    DEBUG is off" in output and "ok    SECRET_KEY is set" in output
     assert "ok    all migrations applied" in output
     assert "ok    fake-model" in output and "ok    demo: the built-in offline model" in output
-    assert "sk-test-never-sent-anywhere" not in output
+    assert "test-key-never-sent-anywhere" not in output
 
 
 def test_doctor_fails_on_the_development_key_with_debug_off(production_settings, db):

@@ -12,7 +12,7 @@ import pytest
 
 from chat.models import Message
 
-API_KEY = "sk-test-never-sent-anywhere"
+API_KEY = "test-key-never-sent-anywhere"
 
 
 def read_raw(stream):

@@ -55,7 +55,7 @@ def test_request_uses_streaming_with_usage(live, owner, upstream):
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["model"] == "fake-other"
-    assert upstream.chat_requests[0].headers["authorization"] == "Bearer sk-test-never-sent-anywhere"
+    assert upstream.chat_requests[0].headers["authorization"] == "Bearer test-key-never-sent-anywhere"
 
 
 def test_user_message_is_saved_before_the_provider_is_called(live, owner, upstream, script):
