@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from functools import wraps
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import Http404, HttpResponse, JsonResponse
@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import relay as relay_module
 from chat import sse
+from chat.database import in_database_thread
 from chat.models import Conversation, Message
-from chat.relay import relay, release_connections
+from chat.relay import relay
 from chat.upstream import Provider
 
 
@@ -40,22 +41,28 @@ def _not_found():
     return JsonResponse({"error": "Not found."}, status=404)
 
 
+class NotAuthenticated(Exception):
+    pass
+
+
 def api_view(view):
     """
     Like login_required, but for scripts: 401 JSON instead of a redirect to the login page,
-    and 404 JSON instead of an HTML page.
+    and 404 JSON instead of an HTML page. An async view checks the user itself, in the same
+    thread hop as the rest of its database work (signed_in_user()).
     """
     if iscoroutinefunction(view):
 
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
-            user = await _load_user(request)
-            if not user.is_authenticated:
-                return _unauthorized()
             try:
                 return await view(request, *args, **kwargs)
+            except NotAuthenticated:
+                return _unauthorized()
             except Http404:
                 return _not_found()
+            except BadInput as exc:
+                return exc.response()
 
     else:
 
@@ -71,11 +78,11 @@ def api_view(view):
     return wrapper
 
 
-@sync_to_async
-def _load_user(request):
+def signed_in_user(request):
     """
-    The request's user, with its session, in one thread hop (request.auser() makes one for
-    each), then handed out by request.auser() and request.user for the rest of the request.
+    The request's user, with its session, loaded in the calling (worker) thread and then
+    handed out by request.user and request.auser() as well; NotAuthenticated if nobody is
+    signed in.
     """
     user = get_user(request)
 
@@ -83,6 +90,8 @@ def _load_user(request):
         return user
 
     request.user, request.auser = user, auser
+    if not user.is_authenticated:
+        raise NotAuthenticated
     return user
 
 
@@ -224,73 +233,74 @@ class Turn:
     first: bool = False
 
 
-def _turn(conversation, question, answer, **kwargs):
-    return Turn(conversation, question, answer, conversation.upstream_messages(before_id=answer.pk), **kwargs)
+def _turn(conversation, question, answer):
+    history, _ = conversation.upstream_messages(before_id=answer.pk)
+    return Turn(conversation, question, answer, history)
 
 
-@sync_to_async
-def _begin_turn(user, chat_id, content, model):
-    try:
-        conversation = _get_conversation(user, chat_id)
-        _use_model(conversation, model)
-        first = not conversation.messages.exists()
-        return _turn(conversation, *conversation.begin_turn(content), first=first)
-    finally:
-        release_connections()
+def _question(request):
+    data = _json_body(request)
+    return _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True), _model(data)
+
+
+@in_database_thread
+def _begin_turn(request, chat_id):
+    user = signed_in_user(request)
+    content, model = _question(request)
+    conversation = _get_conversation(user, chat_id)
+    _use_model(conversation, model)
+    # The history is read before the question is saved, in the same thread hop.
+    history, first = conversation.upstream_messages(question=content)
+    return Turn(conversation, *conversation.begin_turn(content), history, first=first)
 
 
 def _last_question(conversation, before_id):
     return conversation.messages.filter(role=Message.Role.USER, id__lt=before_id).order_by("-id").first()
 
 
-@sync_to_async
-def _begin_regenerate(user, message_id, model):
-    try:
-        answer = _get_message(user, message_id, Message.Role.ASSISTANT)
-        conversation = answer.conversation
-        if (
-            answer.status == Message.Status.STREAMING
-            and conversation.messages.filter(pk=answer.pk).abandoned().exists()
-        ):
-            # Its process died: there is nothing to stop.
-            answer.status = Message.Status.INTERRUPTED
-        if answer.status == Message.Status.STREAMING:
-            raise BadInput("This answer is still being generated: stop it first.", status=409)
-        if conversation.messages.filter(id__gt=answer.pk).exists():
-            raise BadInput("Only the last answer of a conversation can be regenerated.")
-        question = _last_question(conversation, answer.pk)
-        if question is None:
-            raise BadInput("There is no question to answer again.")
-        _use_model(conversation, model)
-        return _turn(conversation, question, conversation.regenerate(answer))
-    finally:
-        release_connections()
+@in_database_thread
+def _begin_regenerate(request, message_id):
+    user = signed_in_user(request)
+    model = _model(_json_body(request))
+    answer = _get_message(user, message_id, Message.Role.ASSISTANT)
+    conversation = answer.conversation
+    if answer.status == Message.Status.STREAMING and conversation.messages.filter(pk=answer.pk).abandoned().exists():
+        # Its process died: there is nothing to stop.
+        answer.status = Message.Status.INTERRUPTED
+    if answer.status == Message.Status.STREAMING:
+        raise BadInput("This answer is still being generated: stop it first.", status=409)
+    if conversation.messages.filter(id__gt=answer.pk).exists():
+        raise BadInput("Only the last answer of a conversation can be regenerated.")
+    question = _last_question(conversation, answer.pk)
+    if question is None:
+        raise BadInput("There is no question to answer again.")
+    _use_model(conversation, model)
+    return _turn(conversation, question, conversation.regenerate(answer))
 
 
-@sync_to_async
-def _begin_edit(user, message_id, content, model):
-    try:
-        question = _get_message(user, message_id, Message.Role.USER)
-        conversation = question.conversation
-        if conversation.messages.filter(id__gt=question.pk, status=Message.Status.STREAMING).exists():
-            raise BadInput("An answer after this message is still being generated: stop it first.", status=409)
-        _use_model(conversation, model)
-        return _turn(conversation, question, conversation.edit(question, content))
-    finally:
-        release_connections()
+@in_database_thread
+def _begin_edit(request, message_id):
+    user = signed_in_user(request)
+    content, model = _question(request)
+    question = _get_message(user, message_id, Message.Role.USER)
+    conversation = question.conversation
+    if conversation.messages.filter(id__gt=question.pk, status=Message.Status.STREAMING).exists():
+        raise BadInput("An answer after this message is still being generated: stop it first.", status=409)
+    _use_model(conversation, model)
+    return _turn(conversation, question, conversation.edit(question, content))
 
 
 def _server_address(request):
     return getattr(request, "scope", {}).get("server")
 
 
-def _stream_answer(request, user, turn):
+def _stream_answer(request, turn):
     """Start generating the turn's answer, and stream it."""
     conversation = turn.conversation
     provider = Provider.for_model(conversation.model, server=_server_address(request))
     answer = relay.start(
         turn.answer,
-        user_id=user.pk,
+        user_id=request.user.pk,
         provider=provider,
         messages=turn.history,
         title_from=turn.question.content if turn.first and settings.CHAT_AUTO_TITLE else None,
@@ -305,57 +315,31 @@ def _stream_answer(request, user, turn):
             "title": conversation.title,
         },
     )
-    return sse.response(
-        _prepend(meta, relay_module.follow(answer, stop_on_disconnect=settings.CHAT_STOP_ON_DISCONNECT))
-    )
+    return sse.response(relay_module.follow(answer, stop_on_disconnect=settings.CHAT_STOP_ON_DISCONNECT, first=meta))
 
 
 @require_POST
 @api_view
 async def send_message(request, chat_id):
     """Save the person's message, start the answer, and stream it as it is generated."""
-    try:
-        data = _json_body(request)
-        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
-        model = _model(data)
-    except BadInput as exc:
-        return exc.response()
-    user = await request.auser()
-    return _stream_answer(request, user, await _begin_turn(user, chat_id, content, model))
+    return _stream_answer(request, await _begin_turn(request, chat_id))
 
 
 @require_POST
 @api_view
 async def regenerate(request, message_id):
     """Answer the last question again, in place of the last answer (also: retry after an error)."""
-    try:
-        model = _model(_json_body(request))
-        user = await request.auser()
-        turn = await _begin_regenerate(user, message_id, model)
-    except BadInput as exc:
-        return exc.response()
-    return _stream_answer(request, user, turn)
+    return _stream_answer(request, await _begin_regenerate(request, message_id))
 
 
 @require_POST
 @api_view
 async def edit(request, message_id):
     """Change an earlier question and answer it again; the messages after it are replaced."""
-    try:
-        data = _json_body(request)
-        content = _text(data, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
-        model = _model(data)
-        user = await request.auser()
-        turn = await _begin_edit(user, message_id, content, model)
-    except BadInput as exc:
-        return exc.response()
-    return _stream_answer(request, user, turn)
+    return _stream_answer(request, await _begin_edit(request, message_id))
 
 
 async def _prepend(first, stream):
-    # Middleware ran after the view (a session saved, say) in this request's thread; the
-    # stream starts only after it, so give back what that thread holds before waiting.
-    await sync_to_async(release_connections)()
     yield first
     async for chunk in stream:
         yield chunk
@@ -368,19 +352,16 @@ def _get_message(user, message_id, role):
         raise Http404 from None
 
 
-@sync_to_async
-def _get_answer(user, message_id):
-    try:
-        return _get_message(user, message_id, Message.Role.ASSISTANT)
-    finally:
-        release_connections()
+@in_database_thread
+def _get_answer(request, message_id):
+    return _get_message(signed_in_user(request), message_id, Message.Role.ASSISTANT)
 
 
 @require_POST
 @api_view
 async def stop(request, message_id):
     """Stop an answer, whichever process generates it. Stopping a finished answer does nothing."""
-    message = await _get_answer(await request.auser(), message_id)
+    message = await _get_answer(request, message_id)
     status = await relay_module.stop(message.pk)
     return JsonResponse({"id": message.pk, "status": status})
 
@@ -391,13 +372,14 @@ async def stream(request, message_id):
     """
     Replay an answer from the start, or from `Last-Event-ID`, and follow it live to its end.
     """
-    message = await _get_answer(await request.auser(), message_id)
+    message = await _get_answer(request, message_id)
     content_from, reasoning_from = sse.parse_delta_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     )
     meta = sse.event("meta", {"assistant_message_id": message.pk, "conversation_id": message.conversation_id})
     if answer := relay.get(message.pk):
-        follower = relay_module.follow(answer, content_from=content_from, reasoning_from=reasoning_from)
-    else:
-        follower = relay_module.follow_saved(message.pk, content_from=content_from, reasoning_from=reasoning_from)
+        return sse.response(
+            relay_module.follow(answer, content_from=content_from, reasoning_from=reasoning_from, first=meta)
+        )
+    follower = relay_module.follow_saved(message.pk, content_from=content_from, reasoning_from=reasoning_from)
     return sse.response(_prepend(meta, follower))

@@ -24,6 +24,8 @@ from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csrf, locale, security
 from whitenoise import middleware as whitenoise
 
+from chat.database import release_connections
+
 
 class OnEventLoop:
     """For a MiddlewareMixin whose hooks do no I/O (unless `response_needs_thread()` says so)."""
@@ -44,10 +46,17 @@ class OnEventLoop:
         response = response or await self.get_response(request)
         if hasattr(self, "process_response"):
             if self.response_needs_thread(request, response):
-                response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+                response = await sync_to_async(self._process_response_in_thread)(request, response)
             else:
                 response = self.process_response(request, response)
         return response
+
+    def _process_response_in_thread(self, request, response):
+        try:
+            return self.process_response(request, response)
+        finally:
+            # A streamed answer goes on long after this: it must not keep the connection.
+            release_connections()
 
     def response_needs_thread(self, request, response):
         return False

@@ -14,22 +14,20 @@ import logging
 import signal
 import threading
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat import broker as brokers
+from chat import upstream
+from chat.database import in_database_thread
 from chat.models import Message
-from chat.relay import relay, release_connections
+from chat.relay import relay
 
 logger = logging.getLogger(__name__)
 
 
-@sync_to_async(thread_sensitive=False)
+@in_database_thread
 def mark_abandoned_answers():
-    try:
-        count = Message.objects.mark_abandoned_interrupted()
-    finally:
-        release_connections()
+    count = Message.objects.mark_abandoned_interrupted()
     if count:
         logger.warning("marked %s answers interrupted: the process generating them had stopped", count)
 
@@ -97,5 +95,6 @@ class LifespanMiddleware:
                 if self._watcher:
                     self._watcher.cancel()
                 await relay.drain(settings.CHAT_DRAIN_SECONDS)
+                await upstream.close_clients()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -38,11 +38,12 @@ class Conversation(models.Model):
     def __str__(self):
         return self.title or _("New chat")
 
-    def upstream_messages(self, *, before_id=None):
+    def upstream_messages(self, *, before_id=None, question=None):
         """
         The messages sent upstream for the next answer: the system prompt, then the most
         recent turns that fit the history budget, oldest first. Reasoning text and failed
-        answers never go back upstream.
+        answers never go back upstream. `question` is a new question not saved yet, the newest
+        message. Returns the messages, and whether the conversation had none before.
         """
         budget = settings.CHAT_HISTORY_CHARS
         history = (
@@ -56,7 +57,15 @@ class Conversation(models.Model):
         if before_id is not None:
             history = history.filter(id__lt=before_id)
         picked = []
-        for role, content in history[: settings.CHAT_HISTORY_MESSAGES]:
+        limit = settings.CHAT_HISTORY_MESSAGES
+        if question is not None:
+            picked.append({"role": Message.Role.USER, "content": question})
+            budget -= len(question)
+            limit -= 1
+        # At least one row, to tell whether there is any: every turn has a question, and
+        # questions are never empty, so no rows means no earlier turn.
+        rows = list(history[: max(limit, 1)])
+        for role, content in rows[: max(limit, 0)]:
             # The newest message always goes, whatever its length.
             if picked and len(content) > budget:
                 break
@@ -65,7 +74,7 @@ class Conversation(models.Model):
         picked.reverse()
         if self.system_prompt:
             picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
-        return picked
+        return picked, not rows
 
     @transaction.atomic
     def begin_turn(self, content):
@@ -74,8 +83,14 @@ class Conversation(models.Model):
         upstream call, so that nothing the person typed is lost whatever happens next.
         """
         now = timezone.now()
-        question = self.messages.create(role=Message.Role.USER, content=content, created_at=now)
-        answer = self.begin_answer(now=now)
+        question = Message(conversation=self, role=Message.Role.USER, content=content, created_at=now)
+        answer = self._new_answer(now)
+        if connections[self._state.db or "default"].features.can_return_rows_from_bulk_insert:
+            # One INSERT for both (MySQL cannot return their ids from it; MariaDB can).
+            Message.objects.bulk_create([question, answer])
+        else:
+            question.save()
+            answer.save()
         if not self.title:
             self.title = Truncator(" ".join(content.split())).chars(60)
         self.updated_at = now
@@ -102,12 +117,18 @@ class Conversation(models.Model):
         self.updated_at = timezone.now()
         self.save(update_fields=["updated_at"])
 
-    def begin_answer(self, *, now=None):
-        return self.messages.create(
+    def begin_answer(self):
+        answer = self._new_answer(timezone.now())
+        answer.save()
+        return answer
+
+    def _new_answer(self, now):
+        return Message(
+            conversation=self,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model=self.model,
-            created_at=now or timezone.now(),
+            created_at=now,
         )
 
 
@@ -125,6 +146,29 @@ class MessageQuerySet(models.QuerySet):
 
     def mark_abandoned_interrupted(self):
         return self.abandoned().update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+
+    def update_each(self, fields, rows, *, status=None):
+        """
+        Update one message per row of `rows` (the values of `fields`, then the message's pk),
+        all with one statement that the database driver runs for each row (executemany):
+        the answers a process finishes or saves together cost one prepared UPDATE, not one
+        ORM query each. With `status`, only the messages that still have that status change.
+        """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        model_fields = [self.model._meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+        sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
+        if status is not None:
+            sql += f" AND {quote('status')} = %s"
+        params = [
+            [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
+            + [row[-1]]
+            + ([status] if status is not None else [])
+            for row in rows
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
 
     def as_json(self):
         """

@@ -20,42 +20,18 @@ import contextvars
 import logging
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connections, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from chat import broker as brokers
 from chat import sse, titles, upstream
+from chat.database import in_database_thread
 from chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
 Status = Message.Status
-
-
-def release_connections():
-    """
-    Close this thread's database connections (with a pool: hand them back). A stream must not
-    hold a connection while it waits for tokens, and under ASGI nothing else would close it
-    before the stream ends.
-    """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
-
-
-def _database(function):
-    """Run `function` in a worker thread and give its connection back afterwards."""
-
-    def run(*args):
-        close_old_connections()
-        try:
-            return function(*args)
-        finally:
-            release_connections()
-
-    return sync_to_async(run, thread_sensitive=False)
 
 
 class LiveAnswer:
@@ -127,30 +103,49 @@ class LiveAnswer:
         }
 
 
-@_database
-def _save_final(message_id, fields):
-    Message.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)
+FINAL_FIELDS = (
+    "content",
+    "reasoning",
+    "status",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "error",
+    "first_token_ms",
+    "duration_ms",
+    "updated_at",
+)
 
 
-@_database
+@in_database_thread
+def _save_finals(answers):
+    """The final records of answers: (fields, message_id) pairs, in one transaction."""
+    now = timezone.now()
+    rows = [[fields[name] for name in FINAL_FIELDS[:-1]] + [now, message_id] for fields, message_id in answers]
+    with transaction.atomic():
+        Message.objects.update_each(FINAL_FIELDS, rows)
+
+
+@in_database_thread
 def _save_progress(progress, untouched_ids):
     """Save partial answers, and show for the others that their process is alive."""
     now = timezone.now()
     with transaction.atomic():
-        for message_id, content, reasoning in progress:
-            Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
-                content=content, reasoning=reasoning, updated_at=now
-            )
+        Message.objects.update_each(
+            ("content", "reasoning", "updated_at"),
+            [(content, reasoning, now, message_id) for message_id, content, reasoning in progress],
+            status=Status.STREAMING,
+        )
         for start in range(0, len(untouched_ids), 500):
             Message.objects.filter(pk__in=untouched_ids[start : start + 500]).update(updated_at=now)
 
 
-@_database
+@in_database_thread
 def _save_title(conversation_id, title):
     Conversation.objects.filter(pk=conversation_id).update(title=title)
 
 
-@_database
+@in_database_thread
 def _stopped_elsewhere(message_ids):
     """Which of these answers a stop request through another process has marked stopped."""
     stopped = []
@@ -161,7 +156,7 @@ def _stopped_elsewhere(message_ids):
     return stopped
 
 
-@_database
+@in_database_thread
 def _load(message_id):
     message = Message.objects.filter(pk=message_id).first()
     if message and message.status == Status.STREAMING:
@@ -170,7 +165,7 @@ def _load(message_id):
     return message
 
 
-@_database
+@in_database_thread
 def _mark_stopped(message_id):
     """
     Ask whichever process generates this answer to stop it, through the database: that
@@ -183,19 +178,71 @@ def _mark_stopped(message_id):
     return answers.values_list("status", flat=True).get()
 
 
-async def _save_final_retrying(message_id, fields, attempts=6):
+async def _save_finals_retrying(answers, attempts=6):
     """
-    The final save, tried again on a transient database error: MySQL/MariaDB may pick it as the
-    victim of a deadlock with the batched progress save, SQLite may stay locked past its timeout.
+    The final saves, tried again on a transient database error: MySQL/MariaDB may pick them as
+    the victim of a deadlock with the batched progress save, SQLite may stay locked past its
+    timeout.
     """
     for attempt in range(attempts):
         try:
-            return await _save_final(message_id, fields)
+            return await _save_finals(answers)
         except OperationalError as exc:
             if attempt == attempts - 1:
                 raise
-            logger.warning("saving message %s failed (%s); trying again", message_id, exc)
+            logger.warning("saving %s answers failed (%s); trying again", len(answers), exc)
             await asyncio.sleep(0.05 * 2**attempt)
+
+
+class Batches:
+    """
+    Writes queued and made together: while one batch is written, the next gathers. An answer
+    that ends alone is saved at once; a thousand that end together take a few transactions
+    instead of a thousand.
+    """
+
+    def __init__(self, write):
+        self.write = write
+        self.pending = []
+        self.task = None
+
+    def add(self, item):
+        """A future that resolves once `item` is written (or holds the error)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.append((item, future))
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._write_all(), context=contextvars.Context())
+        return future
+
+    async def _write_all(self):
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await self.write([item for item, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                # One bad row must not cost the others theirs: write them one by one.
+                for item, future in batch:
+                    try:
+                        await self.write([item])
+                    except Exception as exc:
+                        _settle(future, exc)
+                    else:
+                        _settle(future)
+            else:
+                for _, future in batch:
+                    _settle(future)
+
+
+def _settle(future, exc=None):
+    if not future.done():
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
 
 
 async def _wait_through_cancellation(awaitable):
@@ -221,6 +268,7 @@ class Relay:
         self._next_save = 0.0
         self._next_stop_poll = 0.0
         self._draining = None
+        self._final_saves = Batches(_save_finals_retrying)
 
     def get(self, message_id):
         return self.answers.get(message_id)
@@ -284,7 +332,7 @@ class Relay:
         fields = answer.fields()
         fields["status"] = status
         try:
-            await _wait_through_cancellation(_save_final_retrying(answer.message_id, fields))
+            await _wait_through_cancellation(self._final_saves.add((fields, answer.message_id)))
         except Exception:
             logger.exception("could not save message %s", answer.message_id)
         finally:
@@ -432,16 +480,16 @@ def end_event(status, *, finish_reason="", usage=None, error="", first_token_ms=
     return sse.event("done", data)
 
 
-async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect=False):
+async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect=False, first=b""):
     """
-    SSE bytes for a live answer from the given offsets to its end. Yields the new text as it
-    arrives (all that arrived since the last write, as one event), a heartbeat when nothing
-    came since the last wake-up, and a last `done` or `error` event.
+    SSE bytes for a live answer from the given offsets to its end, after `first`. Yields the
+    new text as it arrives (all that arrived since the last write, as one event), a heartbeat
+    when nothing came since the last wake-up, and a last `done` or `error` event.
     """
     # Text before the offsets was already received; the first event carries the rest of the
     # part the offset falls in.
     state = {"parts": [0, 0], "content_at": content_from, "reasoning_at": reasoning_from}
-    first = []
+    first = [first] if first else []
     if content_from or reasoning_from:
         reasoning = "".join(answer.reasoning)[reasoning_from:]
         content = "".join(answer.content)[content_from:]

@@ -10,13 +10,14 @@ import os
 
 import django
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
-# get_asgi_application(), with Django's middleware run on the event loop (chat.async_middleware).
+# get_asgi_application(), with Django's middleware run on the event loop (chat.async_middleware)
+# and the request threads reused (chat.handler).
 django.setup(set_prefix=False)
 from chat.async_middleware import on_event_loop  # noqa: E402  (needs the app registry)
+from chat.handler import ASGIHandler  # noqa: E402
 from chat.lifespan import LifespanMiddleware  # noqa: E402
 
 _middleware = settings.MIDDLEWARE
@@ -27,3 +28,9 @@ finally:
     settings.MIDDLEWARE = _middleware
 
 application = LifespanMiddleware(django_application)
+
+# After start-up: see the comment in chat/handler.py
+import gc
+gc.collect()
+gc.freeze()
+gc.set_threshold(100_000, 50, 100)

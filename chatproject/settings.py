@@ -101,6 +101,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": env.int("SQLITE_TIMEOUT", default=20),
         }
     )
+    if env.bool("DATABASE_POOL", default=True):
+        # Django's backend with a pool of open connections (chat/sqlite3/base.py).
+        _db["ENGINE"] = "chat.sqlite3"
+        _db["OPTIONS"]["pool"] = {"max_size": env.int("DATABASE_POOL_MAX", default=8)}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     if env.bool("DATABASE_POOL", default=True):
         # django-environ cannot express the pool in the URL.
@@ -118,6 +122,10 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
     pymysql.install_as_MySQLdb()
     _db.setdefault("OPTIONS", {}).update({"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"})
     _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
+
+# Threads per process that run the database work of requests and answers (chat/database.py).
+# 0: one on SQLite, which lets one writer in at a time; ten on PostgreSQL and MySQL.
+DATABASE_THREADS = env.int("DATABASE_THREADS", default=0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

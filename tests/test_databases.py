@@ -137,6 +137,12 @@ def test_postgresql_url_gets_psycopg_with_a_connection_pool():
     assert db["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 7, "timeout": 30}
 
 
+def test_sqlite_pool_can_be_turned_off():
+    db = database_settings(DATABASE_URL="sqlite:///db.sqlite3", DATABASE_POOL="false")
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert "pool" not in db["OPTIONS"]
+
+
 def test_postgresql_pool_can_be_turned_off():
     db = database_settings(DATABASE_URL="postgres://chat:pw@127.0.0.1:5432/chat", DATABASE_POOL="false")
     assert "pool" not in (db["OPTIONS"] or {})
@@ -152,6 +158,7 @@ def test_mysql_url_gets_utf8mb4_through_pymysql():
 @pytest.mark.parametrize("env", [{"DATABASE_URL": "sqlite:///db.sqlite3"}, {"DATABASE_URL": ""}, {}])
 def test_sqlite_is_the_default_and_uses_wal_and_immediate_transactions(env):
     db = database_settings(**env)
-    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["ENGINE"] == "chat.sqlite3"
+    assert db["OPTIONS"]["pool"] == {"max_size": 8}
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"

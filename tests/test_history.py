@@ -59,3 +59,17 @@ def test_failed_answers_and_reasoning_are_not_sent_back(live, owner, upstream, s
         {"role": "assistant", "content": "Yes."},
         {"role": "user", "content": "three"},
     ]
+
+
+def test_history_is_limited_to_the_newest_messages(live, owner, upstream, script, settings):
+    settings.CHAT_HISTORY_MESSAGES = 3
+    upstream.push(script(words=["one."]), script(words=["two."]), script(words=["three."]))
+    client = live(owner)
+    chat_id = client.create_chat()
+    for question in ("1?", "2?", "3?"):
+        client.ask(chat_id, question)
+    assert upstream.chat_requests[2].body["messages"] == [
+        {"role": "user", "content": "2?"},
+        {"role": "assistant", "content": "two."},
+        {"role": "user", "content": "3?"},
+    ]

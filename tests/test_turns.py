@@ -124,3 +124,14 @@ def test_the_title_falls_back_to_the_first_words_when_the_model_fails(live, owne
 )
 def test_titles_are_cleaned_of_reasoning_and_decoration(reply, title):
     assert clean(reply) == title
+
+
+def test_only_the_first_answer_asks_the_model_for_a_title(live, owner, upstream, script, settings):
+    settings.CHAT_AUTO_TITLE = True
+    upstream.completions.append(script(words=["Bread"]))
+    upstream.push(script(tokens=2), script(tokens=2))
+    client = live(owner)
+    chat_id = client.create_chat()
+    client.ask(chat_id, "how do I bake bread")
+    client.ask(chat_id, "and rye bread?")
+    assert len([r for r in upstream.chat_requests if not r.body.get("stream")]) == 1

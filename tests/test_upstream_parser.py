@@ -6,8 +6,18 @@ import json
 
 import httpx2
 import pytest
+from openai._constants import RAW_RESPONSE_HEADER
 
-from chat.upstream import StreamParser, UpstreamError, body_chunks
+from chat.upstream import (
+    Provider,
+    StreamParser,
+    UpstreamError,
+    aiohttp_reader,
+    body_chunks,
+    client_for,
+    close_clients,
+)
+from tests.fake_upstream import Script
 
 
 def sse(*chunks):
@@ -124,3 +134,32 @@ class _Chunks(httpx2.AsyncByteStream):
     async def __aiter__(self):
         for chunk in self.chunks:
             yield chunk
+
+
+def test_over_the_sdks_aiohttp_transport_the_body_is_read_from_aiohttp_itself(upstream):
+    # body_chunks() reads aiohttp's buffer under the SDK's response when it can find it; if
+    # a new SDK version moved it, streaming would still work, only slower: this says so.
+    upstream.push(Script(tokens=3))
+
+    async def ask():
+        client = client_for(Provider(upstream.base_url, "test-key"))
+        response = await client.post(
+            "/chat/completions",
+            cast_to=httpx2.Response,
+            body={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+            options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
+        )
+        try:
+            found = aiohttp_reader(response) is not None
+            parser = StreamParser()
+            deltas = []
+            async for data in body_chunks(response):
+                deltas += parser.feed(data)
+            return found, deltas, parser.done
+        finally:
+            await response.aclose()
+            await close_clients()
+
+    found, deltas, done = asyncio.run(ask())
+    assert found
+    assert deltas == [("content", "t0 "), ("content", "t1 "), ("content", "t2 ")] and done

@@ -1,0 +1,90 @@
+"""
+Django's ASGI handler, with the threads that run a request's synchronous code reused, and not
+held by a response while it streams.
+
+Under ASGI, Django runs each request's synchronous parts (signal receivers, sync views and
+middleware, closing the response) in a thread of the request's own, so that they run in order
+and see the same thread-local state (asgiref's ThreadSensitiveContext). asgiref starts a new
+thread for every request and keeps it until the request ends: for a chat turn, starting it
+costs a good part of the request's CPU, and a thousand answers streaming at once would keep a
+thousand threads. Here a request borrows an idle thread when it runs synchronous code, keeps
+it until its response starts streaming, and borrows one again to close the response.
+"""
+
+import contextvars
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers import asgi
+
+
+class ThreadPool:
+    """Idle single-thread executors, at most `keep` of them."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.lent = 0
+        self._idle = []
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            self.lent += 1
+            if self._idle:
+                return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor):
+        with self._lock:
+            self.lent -= 1
+            if len(self._idle) < self.keep:
+                self._idle.append(executor)
+                return
+        executor.shutdown(wait=False)
+
+
+class RequestThread(Executor):
+    """A request's thread: borrowed from the pool on the first call, until given back."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.executor = None
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self.executor is None:
+            self.executor = self.pool.take()
+        return self.executor.submit(fn, *args, **kwargs)
+
+    def give_back(self):
+        if self.executor is not None:
+            self.pool.give_back(self.executor)
+            self.executor = None
+
+
+_request_thread = contextvars.ContextVar("request_thread")
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    # Enough for the requests that run synchronous code at one moment; a burst beyond it
+    # starts threads as Django would, and lets them go afterwards.
+    threads = ThreadPool(keep=64)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        thread = RequestThread(self.threads)
+        token = _request_thread.set(thread)
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            _request_thread.reset(token)
+            thread.give_back()
+
+    async def send_response(self, response, send):
+        if response.streaming and (thread := _request_thread.get(None)):
+            # The view and the middleware are done with it, and a stream (an answer, for
+            # minutes) runs no synchronous code of the request's.
+            thread.give_back()
+        await super().send_response(response, send)
