@@ -3,6 +3,7 @@ The JSON and SSE API that the page and scripts share (docs/api.md). Session auth
 POST, PATCH and DELETE need the CSRF header like any Django form.
 """
 
+import asyncio
 import json
 from dataclasses import dataclass
 from functools import wraps
@@ -140,7 +141,7 @@ def _conversation_json(conversation):
 
 def _get_conversation(user, chat_id):
     try:
-        return Conversation.objects.for_user(user).get(pk=chat_id)
+        return Conversation.objects.get_for_user(user, chat_id)
     except Conversation.DoesNotExist:
         raise Http404 from None
 
@@ -294,49 +295,64 @@ def _server_address(request):
     return getattr(request, "scope", {}).get("server")
 
 
-def _stream_answer(request, turn):
-    """Start generating the turn's answer, and stream it."""
-    conversation = turn.conversation
-    provider = Provider.for_model(conversation.model, server=_server_address(request))
-    answer = relay.start(
-        turn.answer,
-        user_id=request.user.pk,
-        provider=provider,
-        messages=turn.history,
-        title_from=turn.question.content if turn.first and settings.CHAT_AUTO_TITLE else None,
-    )
+async def _answer(request, begin, *args):
+    """
+    Begin the turn (`begin` saves it) and start generating its answer, then stream it. The two
+    go together whatever happens to the request: a client that hangs up while the turn is
+    being saved cancels the view, and the saved question would never be answered.
+    """
+
+    async def begin_and_start():
+        turn = await begin(request, *args)
+        return turn, _start(request, turn)
+
+    task = asyncio.ensure_future(begin_and_start())
+    # Left alone by a request that went away, its error (bad input, say) is nobody's to see.
+    task.add_done_callback(lambda task: task.cancelled() or task.exception())
+    turn, answer = await asyncio.shield(task)
     meta = sse.event(
         "meta",
         {
-            "conversation_id": conversation.pk,
+            "conversation_id": turn.conversation.pk,
             "user_message_id": turn.question.pk,
             "assistant_message_id": turn.answer.pk,
-            "model": conversation.model,
-            "title": conversation.title,
+            "model": turn.conversation.model,
+            "title": turn.conversation.title,
         },
     )
     return sse.response(relay_module.follow(answer, stop_on_disconnect=settings.CHAT_STOP_ON_DISCONNECT, first=meta))
+
+
+def _start(request, turn):
+    conversation = turn.conversation
+    return relay.start(
+        turn.answer,
+        user_id=request.user.pk,
+        provider=Provider.for_model(conversation.model, server=_server_address(request)),
+        messages=turn.history,
+        title_from=turn.question.content if turn.first and settings.CHAT_AUTO_TITLE else None,
+    )
 
 
 @require_POST
 @api_view
 async def send_message(request, chat_id):
     """Save the person's message, start the answer, and stream it as it is generated."""
-    return _stream_answer(request, await _begin_turn(request, chat_id))
+    return await _answer(request, _begin_turn, chat_id)
 
 
 @require_POST
 @api_view
 async def regenerate(request, message_id):
     """Answer the last question again, in place of the last answer (also: retry after an error)."""
-    return _stream_answer(request, await _begin_regenerate(request, message_id))
+    return await _answer(request, _begin_regenerate, message_id)
 
 
 @require_POST
 @api_view
 async def edit(request, message_id):
     """Change an earlier question and answer it again; the messages after it are replaced."""
-    return _stream_answer(request, await _begin_edit(request, message_id))
+    return await _answer(request, _begin_edit, message_id)
 
 
 async def _prepend(first, stream):

@@ -14,6 +14,18 @@ class ConversationQuerySet(models.QuerySet):
     def recent(self):
         return self.order_by("-updated_at", "-id")
 
+    def get_for_user(self, user, pk):
+        """
+        for_user(user).get(pk=pk), in SQL: it runs for every chat turn, and the ORM took four
+        times as long to build the query as the database took to answer it.
+        """
+        quote = connections[self.db].ops.quote_name
+        sql = f"SELECT * FROM {quote(self.model._meta.db_table)} WHERE {quote('id')} = %s AND {quote('owner_id')} = %s"
+        found = list(self.raw(sql, [pk, user.pk]))
+        if not found:
+            raise self.model.DoesNotExist
+        return found[0]
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
@@ -46,16 +58,6 @@ class Conversation(models.Model):
         message. Returns the messages, and whether the conversation had none before.
         """
         budget = settings.CHAT_HISTORY_CHARS
-        history = (
-            self.messages.filter(
-                models.Q(role=Message.Role.USER) | models.Q(role=Message.Role.ASSISTANT, status__in=HISTORY_STATUSES)
-            )
-            .exclude(content="")
-            .order_by("-id")
-            .values_list("role", "content")
-        )
-        if before_id is not None:
-            history = history.filter(id__lt=before_id)
         picked = []
         limit = settings.CHAT_HISTORY_MESSAGES
         if question is not None:
@@ -64,7 +66,7 @@ class Conversation(models.Model):
             limit -= 1
         # At least one row, to tell whether there is any: every turn has a question, and
         # questions are never empty, so no rows means no earlier turn.
-        rows = list(history[: max(limit, 1)])
+        rows = Message.objects.history(self.pk, max(limit, 1), before_id=before_id)
         for role, content in rows[: max(limit, 0)]:
             # The newest message always goes, whatever its length.
             if picked and len(content) > budget:
@@ -147,6 +149,32 @@ class MessageQuerySet(models.QuerySet):
     def mark_abandoned_interrupted(self):
         return self.abandoned().update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
 
+    def history(self, conversation_id, limit, *, before_id=None):
+        """
+        (role, content) of the `limit` newest messages of a conversation that may go back
+        upstream (questions, and answers that completed or were stopped, never empty ones),
+        newest first. Written in SQL, as it runs for every chat turn: built by the ORM, this
+        query took ten times the CPU the database takes to run it.
+        """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        statuses = ", ".join(["%s"] * len(HISTORY_STATUSES))
+        sql = (
+            f"SELECT {quote('role')}, {quote('content')} FROM {quote(self.model._meta.db_table)}"
+            f" WHERE {quote('conversation_id')} = %s AND {quote('content')} <> %s"
+            f" AND ({quote('role')} = %s OR ({quote('role')} = %s AND {quote('status')} IN ({statuses})))"
+        )
+        params = [conversation_id, "", Message.Role.USER.value, Message.Role.ASSISTANT.value]
+        params += [status.value for status in HISTORY_STATUSES]
+        if before_id is not None:
+            sql += f" AND {quote('id')} < %s"
+            params.append(before_id)
+        sql += f" ORDER BY {quote('id')} DESC LIMIT %s"
+        params.append(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
     def update_each(self, fields, rows, *, status=None):
         """
         Update one message per row of `rows` (the values of `fields`, then the message's pk),
@@ -164,7 +192,7 @@ class MessageQuerySet(models.QuerySet):
         params = [
             [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
             + [row[-1]]
-            + ([status] if status is not None else [])
+            + ([str(status)] if status is not None else [])
             for row in rows
         ]
         with connection.cursor() as cursor:

@@ -139,6 +139,36 @@ def test_a_closed_connection_does_not_stop_the_answer(live, owner, upstream, scr
     assert upstream.chat_requests[0].finished
 
 
+def test_a_client_that_hangs_up_while_its_question_is_saved_still_gets_it_answered(live, owner, upstream):
+    client = live(owner)
+    chat_id = client.create_chat()
+    body = json.dumps({"content": "Are you there?"}).encode()
+    request = (
+        f"POST /api/chats/{chat_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: sessionid={client.cookies['sessionid']}; csrftoken={client.csrf}\r\n"
+        f"X-CSRFToken: {client.csrf}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    # The conversation is locked, so saving the turn waits; the client hangs up meanwhile,
+    # which cancels the view.
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=chat_id)
+        with socket.create_connection(("127.0.0.1", client.port)) as raw:
+            raw.sendall(request)
+            time.sleep(0.3)  # the request is read, and the view waits for the lock
+        time.sleep(0.3)  # Django has seen the hang-up
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        answer = Message.objects.filter(conversation_id=chat_id, role="assistant").first()
+        if answer and answer.status != "streaming":
+            break
+        time.sleep(0.05)
+    wait_until_idle()
+    assert Message.objects.get(conversation_id=chat_id, role="user").content == "Are you there?"
+    answer = Message.objects.get(conversation_id=chat_id, role="assistant")
+    assert (answer.status, answer.content) == ("complete", "t0 t1 t2 t3 t4 ")
+
+
 def test_a_closed_connection_stops_the_answer_when_so_configured(live, owner, upstream, script, settings):
     settings.CHAT_STOP_ON_DISCONNECT = True
     client = live(owner)
