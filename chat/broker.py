@@ -112,7 +112,7 @@ class Broker:
                     if not await self.redis.publish(channel, json.dumps(update)) or finished:
                         return  # nobody listens any more, or all is said
                 if not answer.is_finished:
-                    await answer.changed.wait()
+                    await answer.changed()
                     # A few tokens to a message rather than one each.
                     await asyncio.sleep(0.01)
         except Exception as exc:

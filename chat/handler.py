@@ -14,6 +14,7 @@ it until its response starts streaming, and borrows one again to close the respo
 import contextvars
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import aclosing
 
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers import asgi
@@ -87,4 +88,16 @@ class ASGIHandler(asgi.ASGIHandler):
             # The view and the middleware are done with it, and a stream (an answer, for
             # minutes) runs no synchronous code of the request's.
             thread.give_back()
-        await super().send_response(response, send)
+        events = getattr(response, "events", None)
+        if events is None or getattr(response, "_iterator", None) is not events:
+            return await super().send_response(response, send)
+        # An event stream of chat.sse: Django's send_response, without the three layers of
+        # generators it puts around each piece of a streaming response (which it needs for
+        # sync iterators and str pieces) and which cost a few microseconds for every token.
+        headers = [(header.encode("ascii"), value.encode("latin1")) for header, value in response.items()]
+        headers += [(b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        async with aclosing(events):
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})

@@ -55,7 +55,8 @@ class LiveAnswer:
         self.stop_requested = False
         self.saved_lengths = (0, 0)
         self.started = time.monotonic()
-        self.changed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._waiters = []
         self.task = None
         self.title = ""
         self.title_task = None
@@ -65,9 +66,19 @@ class LiveAnswer:
         return self.status != Status.STREAMING
 
     def wake(self):
-        # set() resolves every stream waiting now; clear() makes the next wait() wait again.
-        self.changed.set()
-        self.changed.clear()
+        """Resolve every changed() that is waiting now."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def changed(self):
+        """A future that resolves at the next wake(): new text, the end, or a heartbeat."""
+        # Like asyncio.Event().wait() without its lookup of the running loop, which costs a
+        # system call (getpid) on Python 3.11, for every token of every stream.
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
 
     def append(self, deltas):
         if self.first_token_ms is None:
@@ -532,7 +543,7 @@ async def follow(answer, *, content_from=0, reasoning_from=0, stop_on_disconnect
             # Writing may have taken a while (a slow reader): the end may have come
             # meanwhile, and no wake-up follows the last one.
             if not answer.is_finished:
-                await answer.changed.wait()
+                await answer.changed()
     finally:
         if stop_on_disconnect and not completed:
             answer.stop()

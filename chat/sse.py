@@ -43,7 +43,10 @@ def parse_delta_id(value):
 
 
 def response(stream):
+    """A StreamingHttpResponse of the events (bytes) that the async generator `stream` yields."""
     resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    # chat.handler sends these bytes as they come, as long as nothing replaced the stream.
+    resp.events = stream
     resp["Cache-Control"] = "no-cache"
     # nginx (and BaoTa's proxy, which is nginx) would otherwise buffer the whole answer.
     resp["X-Accel-Buffering"] = "no"

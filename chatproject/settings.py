@@ -125,7 +125,10 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
 
 # Threads per process that run the database work of requests and answers (chat/database.py).
 # 0: one on SQLite, which lets one writer in at a time; ten on PostgreSQL and MySQL.
-DATABASE_THREADS = env.int("DATABASE_THREADS", default=0)
+try:
+    DATABASE_THREADS = max(int(env.str("DATABASE_THREADS", default="") or 0), 0)
+except ValueError:
+    raise ImproperlyConfigured("DATABASE_THREADS must be a whole number (or empty for the default).") from None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
