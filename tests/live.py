@@ -120,3 +120,12 @@ class LiveClient:
             return stream.events()
         finally:
             stream.close()
+
+
+def read_text(events, text):
+    """Read the events of a stream until their deltas add up to `text`."""
+    received = ""
+    while received != text:
+        event = next(events)
+        if event.name == "delta":
+            received += event.data.get("content", "")

@@ -18,6 +18,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chat.models import Conversation, Message
 from tests.fake_upstream import Script
+from tests.live import read_text
 
 
 def open_wrappers():
@@ -57,11 +58,7 @@ def test_a_stream_waiting_for_tokens_holds_no_database_connection(live, owner, u
     client = live(owner)
     stream = client.send(client.create_chat(model="fake-model"), "hold on")
     events = iter(stream)
-    received = ""
-    while received != "t0 t1 ":
-        event = next(events)
-        if event.name == "delta":
-            received += event.data["content"]
+    read_text(events, "t0 t1 ")
     # The stream is open and waiting for the provider. The background saver still uses a
     # connection briefly now and then, so sample: a connection held by the stream would be
     # in every sample.

@@ -13,6 +13,7 @@ from django.db import connection
 from chat.database import in_database_thread
 from chat.handler import ASGIHandler, ThreadPool
 from tests.fake_upstream import Script
+from tests.live import read_text
 
 
 def test_requests_reuse_the_threads_of_earlier_requests(live, owner):
@@ -44,11 +45,7 @@ def test_a_streaming_answer_holds_no_request_thread(live, owner, upstream):
     client = live(owner)
     stream = client.send(client.create_chat(model="fake-model"), "hold on")
     events = iter(stream)
-    received = ""
-    while received != "t0 t1 ":
-        event = next(events)
-        if event.name == "delta":
-            received += event.data["content"]
+    read_text(events, "t0 t1 ")
     # The answer is streaming and waits for the provider: its request gave its thread back.
     assert ASGIHandler.threads.lent == 0
     gate.release.set()
