@@ -57,13 +57,17 @@ def api_view(view):
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
             try:
-                return await view(request, *args, **kwargs)
+                response = await view(request, *args, **kwargs)
             except NotAuthenticated:
                 return _unauthorized()
             except Http404:
                 return _not_found()
             except BadInput as exc:
                 return exc.response()
+            if not getattr(request, "signed_in", False):
+                # A view that never called signed_in_user() shows nothing to anybody.
+                return _unauthorized()
+            return response
 
     else:
 
@@ -93,6 +97,7 @@ def signed_in_user(request):
     request.user, request.auser = user, auser
     if not user.is_authenticated:
         raise NotAuthenticated
+    request.signed_in = True
     return user
 
 

@@ -7,7 +7,36 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 
-class ConversationQuerySet(models.QuerySet):
+class RowUpdates(models.QuerySet):
+    """Updates of many rows at once, for the writes of the relay."""
+
+    def update_each(self, fields, rows, *, status=None):
+        """
+        Update one object per row of `rows` (the values of `fields`, then the object's pk),
+        all with one statement that the database driver runs for each row (executemany):
+        the answers a process finishes or saves together cost one prepared UPDATE, not one
+        ORM query each. With `status`, only the rows that still have that status change.
+        """
+        if not rows:
+            return
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        model_fields = [self.model._meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+        sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
+        if status is not None:
+            sql += f" AND {quote('status')} = %s"
+        params = [
+            [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
+            + [row[-1]]
+            + ([str(status)] if status is not None else [])
+            for row in rows
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
+class ConversationQuerySet(RowUpdates):
     def for_user(self, user):
         return self.filter(owner=user)
 
@@ -96,7 +125,8 @@ class Conversation(models.Model):
         if not self.title:
             self.title = Truncator(" ".join(content.split())).chars(60)
         self.updated_at = now
-        self.save(update_fields=["title", "updated_at"])
+        # save(update_fields=...) without the ORM's query building, on every chat turn.
+        Conversation.objects.update_each(("title", "updated_at"), [(self.title, now, self.pk)])
         return question, answer
 
     @transaction.atomic
@@ -134,7 +164,7 @@ class Conversation(models.Model):
         )
 
 
-class MessageQuerySet(models.QuerySet):
+class MessageQuerySet(RowUpdates):
     def for_user(self, user):
         return self.filter(conversation__owner=user)
 
@@ -174,29 +204,6 @@ class MessageQuerySet(models.QuerySet):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-
-    def update_each(self, fields, rows, *, status=None):
-        """
-        Update one message per row of `rows` (the values of `fields`, then the message's pk),
-        all with one statement that the database driver runs for each row (executemany):
-        the answers a process finishes or saves together cost one prepared UPDATE, not one
-        ORM query each. With `status`, only the messages that still have that status change.
-        """
-        connection = connections[self.db]
-        quote = connection.ops.quote_name
-        model_fields = [self.model._meta.get_field(name) for name in fields]
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
-        sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
-        if status is not None:
-            sql += f" AND {quote('status')} = %s"
-        params = [
-            [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
-            + [row[-1]]
-            + ([str(status)] if status is not None else [])
-            for row in rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
 
     def as_json(self):
         """

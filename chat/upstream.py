@@ -10,7 +10,6 @@ SDK's per-chunk pydantic models, which cost more CPU than everything else in the
 import asyncio
 import email.utils
 import hashlib
-import json
 import logging
 import math
 import socket
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 import aiohttp
 import httpx2
 import openai
+import orjson
 from django.conf import settings
 from openai._constants import RAW_RESPONSE_HEADER
 
@@ -154,8 +154,8 @@ class StreamParser:
 
     def _chunk(self, payload, deltas):
         try:
-            # Decoding first is twice as fast as json.loads(bytes), which sniffs the encoding.
-            chunk = json.loads(payload.decode())
+            # orjson: a quarter of the CPU of json.loads, on every chunk of every answer.
+            chunk = orjson.loads(payload)
             if "error" in chunk and chunk["error"]:
                 raise UpstreamError(
                     _provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"), kind="provider"

@@ -163,3 +163,9 @@ def test_over_the_sdks_aiohttp_transport_the_body_is_read_from_aiohttp_itself(up
     found, deltas, done = asyncio.run(ask())
     assert found
     assert deltas == [("content", "t0 "), ("content", "t1 "), ("content", "t2 ")] and done
+
+
+def test_a_chunk_that_is_not_utf8_is_a_clear_error():
+    with pytest.raises(UpstreamError) as failure:
+        StreamParser().feed(b'data: {"choices":[{"delta":{"content":"\xff\xfe"}}]}\n\n')
+    assert failure.value.kind == "malformed"
