@@ -109,3 +109,11 @@ def test_a_connection_closed_inside_a_transaction_block_is_not_handed_out(tmp_pa
     first.in_atomic_block = True  # as inside transaction.atomic()
     first.close()
     assert raw(wrapper_for(tmp_path / "db.sqlite3", pool={"max_size": 4})) is not old
+
+
+def test_a_connection_comes_back_with_foreign_keys_enforced(tmp_path):
+    first = wrapper_for(tmp_path / "db.sqlite3", pool={"max_size": 4})
+    raw(first).execute("PRAGMA foreign_keys = OFF")  # as the schema editor does
+    first.close()
+    again = wrapper_for(tmp_path / "db.sqlite3", pool={"max_size": 4})
+    assert raw(again).execute("PRAGMA foreign_keys").fetchone()[0] == 1

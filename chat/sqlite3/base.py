@@ -49,12 +49,14 @@ class ConnectionPool:
         return connection
 
     def give_back(self, connection, path):
-        if connection.in_transaction:
-            try:
+        try:
+            if connection.in_transaction:
                 connection.rollback()
-            except sqlite3.Error:
-                connection.close()
-                return
+            # As a new connection has it, whatever a schema change did meanwhile.
+            connection.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error:
+            connection.close()
+            return
         file_id = self.file_id(path)
         with self._lock:
             stale = self._forget_other_files(file_id)
