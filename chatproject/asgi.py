@@ -18,7 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 # and the request threads reused (chat.handler).
 django.setup(set_prefix=False)
 from chat.async_middleware import on_event_loop  # noqa: E402  (needs the app registry)
-from chat.handler import ASGIHandler  # noqa: E402
+from chat.handler import ASGIHandler, tidy_threads_when_lent  # noqa: E402
 from chat.lifespan import LifespanMiddleware  # noqa: E402
 
 _middleware = settings.MIDDLEWARE
@@ -28,6 +28,7 @@ try:
 finally:
     settings.MIDDLEWARE = _middleware
 
+tidy_threads_when_lent()
 application = LifespanMiddleware(django_application)
 
 # What start-up made (Django, the URL patterns, the templates, the SDK) lives as long as the

@@ -11,7 +11,7 @@ from django.core.signals import request_started
 from django.db import connection
 
 from chat.database import in_database_thread
-from chat.handler import ASGIHandler, ThreadPool
+from chat.handler import ASGIHandler, RequestThread, ThreadPool
 from tests.fake_upstream import Script
 from tests.live import read_text
 
@@ -85,3 +85,23 @@ def test_database_work_runs_in_the_database_threads_in_arrival_order(transaction
         assert order == list(range(10))
     else:
         assert 1 < len(set(threads)) <= 10
+
+
+def test_a_lent_thread_comes_without_the_connections_an_earlier_request_left_in_it(transactional_db):
+    pool = ThreadPool(keep=1)
+
+    def leave_a_connection_open():
+        connection.ensure_connection()
+        return threading.get_ident()
+
+    def connection_is_open():
+        return threading.get_ident(), connection.connection is not None
+
+    earlier = RequestThread(pool)
+    first_thread = earlier.submit(leave_a_connection_open).result()
+    earlier.give_back()
+    later = RequestThread(pool)
+    thread, still_open = later.submit(connection_is_open).result()
+    later.give_back()
+    # The same thread, tidied as Django's request_started would have done.
+    assert thread == first_thread and not still_open
