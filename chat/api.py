@@ -360,12 +360,6 @@ async def edit(request, message_id):
     return await _answer(request, _begin_edit, message_id)
 
 
-async def _prepend(first, stream):
-    yield first
-    async for chunk in stream:
-        yield chunk
-
-
 def _get_message(user, message_id, role):
     try:
         return Message.objects.for_user(user).select_related("conversation").get(pk=message_id, role=role)
@@ -402,5 +396,6 @@ async def stream(request, message_id):
         return sse.response(
             relay_module.follow(answer, content_from=content_from, reasoning_from=reasoning_from, first=meta)
         )
-    follower = relay_module.follow_saved(message.pk, content_from=content_from, reasoning_from=reasoning_from)
-    return sse.response(_prepend(meta, follower))
+    return sse.response(
+        relay_module.follow_saved(message.pk, content_from=content_from, reasoning_from=reasoning_from, first=meta)
+    )

@@ -2,6 +2,8 @@
 
 import asyncio
 
+from django.db import OperationalError
+
 from chat.models import Conversation, Message
 from chat.relay import Batches
 
@@ -68,3 +70,18 @@ def test_one_bad_item_does_not_cost_the_others_of_its_batch():
     results = _run_batches(write, [["first"], ["good", "bad", "also good"]])
     assert results[:2] == [None, None] and isinstance(results[3 - 1], ValueError) and results[3] is None
     assert written == ["first", "good", "also good"]
+
+
+def test_a_failing_database_is_not_tried_again_row_by_row():
+    calls = []
+
+    async def write(items):
+        calls.append(items)
+        await asyncio.sleep(0.02)
+        if len(calls) > 1:
+            raise OperationalError("database is locked")
+
+    results = _run_batches(write, [["first"], ["a", "b", "c"]])
+    assert results[0] is None and all(isinstance(r, OperationalError) for r in results[1:])
+    # `write` retries transient errors itself: the batch is not written again one by one.
+    assert calls == [["first"], ["a", "b", "c"]]
