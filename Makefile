@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test ci browser screenshots messages lint migrate static bench clean
+.PHONY: run serve test ci browser nginx screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ run: migrate static
 serve: migrate static
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(VENV)/.dev browser
+test: $(VENV)/.dev browser nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium. Install it when it is missing and we can (root,
@@ -46,6 +46,14 @@ browser:
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
 	echo "chromium is not installed (apt-get install chromium): the browser tests will fail." >&2
+
+# The proxy tests put Debian's nginx, configured as BaoTa and Debian have it, in front of the
+# real gunicorn (tests/test_nginx.py, tests/test_doctor.py). Installed the same way.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light; } || \
+	echo "nginx is not installed (apt-get install nginx-light): the proxy tests will fail." >&2
 
 # The README's screenshots, docs/screenshot-{light,dark,phone}.png, of a sample conversation.
 screenshots: $(VENV)/.dev browser
