@@ -292,28 +292,88 @@ def public_error(exc, *, model=""):
     return UpstreamError(MESSAGES["provider"] + ".", detail=detail)
 
 
-def body_chunks(http_response):
+class Body:
     """
-    The response body as it arrives. Unencoded (as streams almost always are), the raw bytes,
-    whatever the network delivered since the last read: aiter_bytes() would pass each read
-    through a decoder and a re-chunker for nothing. Over the SDK's aiohttp transport, read
-    from aiohttp's own buffer, without the four layers of async generators between it and
-    aiter_raw() (a few microseconds for every token of every answer).
+    The response body as it arrives: `await read()` gives the bytes that came since the last
+    read, b"" at the end. Unencoded (as streams almost always are), the raw bytes: aiter_bytes()
+    would pass each read through a decoder and a re-chunker for nothing. Over the SDK's aiohttp
+    transport, `read` is aiohttp's own readany(), without the async iterators and generators
+    that aiter_raw() and iter_any() put around it (a few microseconds for every token of every
+    answer), and with the read timeout kept by a StallWatch instead of by aiohttp.
     """
-    if http_response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
-        return http_response.aiter_bytes()
-    reader = aiohttp_reader(http_response)
-    if reader is not None:
-        return reader.iter_any()
-    return http_response.aiter_raw()
+
+    def __init__(self, http_response, *, read_timeout=None):
+        self.watch = None
+        identity = http_response.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+        aiohttp_response = aiohttp_response_under(http_response) if identity else None
+        if aiohttp_response is None:
+            self._chunks = aiter(http_response.aiter_raw() if identity else http_response.aiter_bytes())
+            self.read = self._next_chunk
+            return
+        reader = aiohttp_response.content
+        self.read = reader.readany
+        connection = aiohttp_response.connection
+        protocol = connection.protocol if connection is not None else None
+        if read_timeout and protocol is not None and not reader.is_eof():
+            self.watch = StallWatch(reader, protocol, read_timeout)
+
+    async def _next_chunk(self):
+        while (chunk := await anext(self._chunks, None)) is not None:
+            if chunk:
+                return chunk
+        return b""
+
+    def close(self):
+        if self.watch is not None:
+            self.watch.cancel()
 
 
-def aiohttp_reader(http_response):
-    """The aiohttp StreamReader under the SDK's response, or None over another transport."""
+class StallWatch:
+    """
+    aiohttp's read timeout for a streamed body, checked a few times per timeout instead of
+    re-armed for every chunk: aiohttp cancels and schedules a timer on each read from the
+    socket, which is one timer per token of every answer. The body fails as aiohttp's own
+    timeout makes it fail (SocketTimeoutError, the connection closed, not reused), once no
+    byte arrived for `seconds` (at most a quarter more).
+    """
+
+    def __init__(self, reader, protocol, seconds):
+        self._reader = reader
+        self._protocol = protocol
+        # aiohttp's own timer, which data_received() re-arms, goes with the next read.
+        self._protocol.read_timeout = None
+        self._seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self._seen = self._reader.total_bytes
+        self._quiet_since = self._loop.time()
+        self._handle = self._loop.call_later(seconds / 4, self._check)
+
+    def _check(self):
+        if self._reader.is_eof():
+            # The body is complete, and the connection may already serve another request.
+            return
+        now = self._loop.time()
+        if self._reader.total_bytes != self._seen:
+            self._seen = self._reader.total_bytes
+            self._quiet_since = now
+        elif now - self._quiet_since >= self._seconds:
+            exc = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            self._protocol.set_exception(exc)
+            self._reader.set_exception(exc)
+            return
+        self._handle = self._loop.call_at(min(now + self._seconds / 4, self._quiet_since + self._seconds), self._check)
+
+    def cancel(self):
+        self._handle.cancel()
+
+
+def aiohttp_response_under(http_response):
+    """The aiohttp response under the SDK's, or None over another transport."""
     stream = getattr(http_response.stream, "_stream", None)  # httpx's BoundAsyncStream
-    aiohttp_response = getattr(stream, "_aiohttp_response", None)  # the SDK's aiohttp transport
-    reader = getattr(aiohttp_response, "content", None)
-    return reader if isinstance(reader, aiohttp.StreamReader) else None
+    response = getattr(stream, "_aiohttp_response", None)  # the SDK's aiohttp transport
+    if isinstance(response, aiohttp.ClientResponse) and isinstance(response.content, aiohttp.StreamReader):
+        return response
+    return None
 
 
 async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
@@ -342,12 +402,15 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
             body=body,
             options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
         )
+        received = Body(response, read_timeout=settings.OPENAI_READ_TIMEOUT)
         try:
-            async for data in body_chunks(response):
+            read = received.read
+            while data := await read():
                 deltas = parser.feed(data)
                 if deltas:
                     yield deltas
         finally:
+            received.close()
             await response.aclose()
         if deltas := parser.close():
             yield deltas
