@@ -56,6 +56,18 @@ def stream_table(conc, entry, tokens):
             f"| {_pair(row, 'overhead_p50', 'overhead_p99', ' ms')} | {_fmt(row.get('gap_p99'), ' ms')} "
             f"| {_fmt(row.get('cpu_ms_per_1k_tokens'))} | {rss} | {growth} | {complete} |"
         )
+    if workers := (entry.get("relay") or {}).get("per_worker"):
+        # How evenly the kernel spread the burst over the workers (they share one socket).
+        lines += [
+            "",
+            "Django relay by worker: CPU "
+            + " / ".join(f"{w['cpu_ms']:,}" for w in workers)
+            + " ms (of it system "
+            + " / ".join(f"{w['sys_ms']:,}" for w in workers)
+            + " ms); open sockets at the peak "
+            + " / ".join(f"{w['peak_sockets']:,}" for w in workers)
+            + " (two per stream, and a few of the worker's own).",
+        ]
     return lines
 
 

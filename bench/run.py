@@ -114,6 +114,13 @@ def cpu_ms(pids):
     return total * 1000 / CLOCK_TICKS
 
 
+def sys_ms(pid):
+    """The system part of a process's CPU, in milliseconds."""
+    with contextlib.suppress(OSError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[12]) * 1000 / CLOCK_TICKS
+    return 0
+
+
 def rss_mb(pids):
     total = 0
     for pid in pids:
@@ -122,12 +129,23 @@ def rss_mb(pids):
     return total * PAGE_SIZE / 2**20
 
 
+def open_sockets(pid):
+    """How many sockets a process has open (a stream holds two: its client's and upstream's)."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                count += os.readlink(fd.path).startswith("socket:")
+    return count
+
+
 class PeakSampler:
     """The largest sum of RSS over a process tree, sampled every 50 ms in a thread."""
 
     def __init__(self, root_pid):
         self.root_pid = root_pid
         self.peak = 0.0
+        self.sockets = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -135,6 +153,8 @@ class PeakSampler:
         pids = process_tree(self.root_pid)
         while not self._stop.is_set():
             self.peak = max(self.peak, rss_mb(pids))
+            for pid in pids:
+                self.sockets[pid] = max(self.sockets.get(pid, 0), open_sockets(pid))
             self._stop.wait(0.05)
 
     def __enter__(self):
@@ -488,10 +508,19 @@ class Bench:
             libraries = loaded_libraries(pids[-1])
             before_id = latest_message_id()
             cpu_before, rss_before = cpu_ms(pids), rss_mb(pids)
+            worker_cpu = {pid: (cpu_ms([pid]), sys_ms(pid)) for pid in pids[1:]}
             with PeakSampler(server.process.pid) as sampler, self.profiler(pids[1:], f"streams-{conc}"):
                 result = run_load(plan, conc, self.args.tokens, self.args.interval)
                 settled = wait_until_finished(before_id)
             cpu_after = cpu_ms(server.pids())
+            result["per_worker"] = [
+                {
+                    "cpu_ms": round(cpu_ms([pid]) - before),
+                    "sys_ms": round(sys_ms(pid) - sys_before),
+                    "peak_sockets": sampler.sockets.get(pid, 0),
+                }
+                for pid, (before, sys_before) in worker_cpu.items()
+            ]
             result.update(
                 who="django-relay",
                 cpu_ms_per_1k_tokens=round((cpu_after - cpu_before) * 1000 / (conc * self.args.tokens), 1),
