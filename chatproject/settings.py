@@ -208,7 +208,8 @@ OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default="") or OPENAI_MOD
 if OPENAI_DEFAULT_MODEL not in OPENAI_MODELS:
     raise ImproperlyConfigured(f"OPENAI_DEFAULT_MODEL={OPENAI_DEFAULT_MODEL!r} is not in OPENAI_MODELS.")
 OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=10.0)
-# The longest silence tolerated from the provider, before the first token or between two.
+# The longest silence tolerated from the provider, before the first token or between two (a
+# silence mid-answer is noticed within a quarter of this after it: chat.upstream.StallWatch).
 OPENAI_READ_TIMEOUT = env.float("OPENAI_READ_TIMEOUT", default=300.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=1)
 
