@@ -58,15 +58,13 @@ def stream_table(conc, entry, tokens):
         )
     if workers := (entry.get("relay") or {}).get("per_worker"):
         # How evenly the kernel spread the burst over the workers (they share one socket).
+        def each(key):
+            return " / ".join(f"{worker[key]:,}" for worker in workers)
+
         lines += [
             "",
-            "Django relay by worker: CPU "
-            + " / ".join(f"{w['cpu_ms']:,}" for w in workers)
-            + " ms (of it system "
-            + " / ".join(f"{w['sys_ms']:,}" for w in workers)
-            + " ms); open sockets at the peak "
-            + " / ".join(f"{w['peak_sockets']:,}" for w in workers)
-            + " (two per stream, and a few of the worker's own).",
+            f"Django relay by worker: CPU {each('cpu_ms')} ms (of it system {each('sys_ms')} ms); open sockets "
+            f"at the peak {each('peak_sockets')} (two per stream, and a few of the worker's own).",
         ]
     return lines
 

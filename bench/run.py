@@ -104,21 +104,19 @@ def process_tree(root_pid):
     return pids
 
 
+def cpu_times(pid):
+    """(user+sys, sys) CPU of a process, in milliseconds; (0, 0) once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0
+    user, system = int(fields[11]), int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return (user + system) * 1000 / CLOCK_TICKS, system * 1000 / CLOCK_TICKS
+
+
 def cpu_ms(pids):
     """user+sys CPU of these processes, in milliseconds."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total * 1000 / CLOCK_TICKS
-
-
-def sys_ms(pid):
-    """The system part of a process's CPU, in milliseconds."""
-    with contextlib.suppress(OSError):
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[12]) * 1000 / CLOCK_TICKS
-    return 0
+    return sum(cpu_times(pid)[0] for pid in pids)
 
 
 def rss_mb(pids):
@@ -508,19 +506,21 @@ class Bench:
             libraries = loaded_libraries(pids[-1])
             before_id = latest_message_id()
             cpu_before, rss_before = cpu_ms(pids), rss_mb(pids)
-            worker_cpu = {pid: (cpu_ms([pid]), sys_ms(pid)) for pid in pids[1:]}
+            worker_cpu = {pid: cpu_times(pid) for pid in pids[1:]}
             with PeakSampler(server.process.pid) as sampler, self.profiler(pids[1:], f"streams-{conc}"):
                 result = run_load(plan, conc, self.args.tokens, self.args.interval)
                 settled = wait_until_finished(before_id)
             cpu_after = cpu_ms(server.pids())
-            result["per_worker"] = [
-                {
-                    "cpu_ms": round(cpu_ms([pid]) - before),
-                    "sys_ms": round(sys_ms(pid) - sys_before),
-                    "peak_sockets": sampler.sockets.get(pid, 0),
-                }
-                for pid, (before, sys_before) in worker_cpu.items()
-            ]
+            result["per_worker"] = []
+            for pid, (cpu_before_pid, sys_before_pid) in worker_cpu.items():
+                cpu_after_pid, sys_after_pid = cpu_times(pid)
+                result["per_worker"].append(
+                    {
+                        "cpu_ms": round(cpu_after_pid - cpu_before_pid),
+                        "sys_ms": round(sys_after_pid - sys_before_pid),
+                        "peak_sockets": sampler.sockets.get(pid, 0),
+                    }
+                )
             result.update(
                 who="django-relay",
                 cpu_ms_per_1k_tokens=round((cpu_after - cpu_before) * 1000 / (conc * self.args.tokens), 1),

@@ -176,7 +176,7 @@ def test_over_the_sdks_aiohttp_transport_the_body_is_read_from_aiohttp_itself(up
         reader = getattr(body.read, "__self__", None)
         found = isinstance(reader, aiohttp.StreamReader)
         # The read timeout is the stall watch's: aiohttp no longer arms a timer per chunk.
-        watched = body.watch is not None and reader._protocol.read_timeout is None
+        watched = body.watch is not None and aiohttp_response_under(response).connection.protocol.read_timeout is None
         return found, watched, *(await _read_all(response, body))
 
     found, watched, deltas, done = asyncio.run(ask())
