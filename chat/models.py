@@ -23,7 +23,15 @@ class RowUpdates(models.QuerySet):
         quote = connection.ops.quote_name
         model_fields = [self.model._meta.get_field(name) for name in fields]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
-        sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
+        table = quote(self.model._meta.db_table)
+        if connection.vendor == "mysql":
+            # InnoDB locks the index entries an UPDATE finds its rows through. Given the
+            # status as well, MySQL/MariaDB may find the row through the (status, updated_at)
+            # index and lock that entry before the row, where a write by primary key locks
+            # the row first: two writes of one answer, each holding what the other waits
+            # for, deadlock. Through the primary key, every write locks the row first.
+            table += " FORCE INDEX (PRIMARY)"
+        sql = f"UPDATE {table} SET {assignments} WHERE {quote('id')} = %s"
         if status is not None:
             sql += f" AND {quote('status')} = %s"
         params = [
@@ -177,7 +185,17 @@ class MessageQuerySet(RowUpdates):
         return self.filter(status=Message.Status.STREAMING, updated_at__lt=timezone.now() - silent_for)
 
     def mark_abandoned_interrupted(self):
-        return self.abandoned().update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+        """
+        Mark the abandoned answers among these interrupted; returns how many there were.
+        It looks before it writes: this runs whenever a page or a stream finds an answer
+        streaming, and on MySQL/MariaDB an UPDATE that finds its rows by status locks them in
+        the other order than the generating process's saves (see update_each), so the two
+        can deadlock. Answers really abandoned are rare, and no process saves them any more.
+        """
+        abandoned = self.abandoned()
+        if not abandoned.exists():
+            return 0
+        return abandoned.update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
 
     def history(self, conversation_id, limit, *, before_id=None):
         """

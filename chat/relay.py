@@ -172,7 +172,7 @@ def _mark_stopped(message_id):
     """
     answers = Message.objects.filter(pk=message_id)
     answers.mark_abandoned_interrupted()
-    answers.filter(status=Status.STREAMING).update(status=Status.STOPPED)
+    Message.objects.update_each(["status"], [(Status.STOPPED, message_id)], status=Status.STREAMING)
     return answers.values_list("status", flat=True).get()
 
 

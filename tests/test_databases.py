@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from chat import relay as relay_module
 from chat.models import Conversation, Message
 from tests.fake_upstream import Script
 from tests.live import read_text
@@ -75,6 +77,58 @@ def test_a_stream_waiting_for_tokens_holds_no_database_connection(live, owner, u
     assert rest[-1] == "done"
     assert min(server for server, _ in samples) <= before[0], (before, samples)
     assert min(wrappers for _, wrappers in samples) <= before[1], (before, samples)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_of_one_answer_from_several_processes_never_deadlock(owner):
+    """
+    While one process generates and saves an answer, others stop it, follow it and show its
+    conversation, which look whether it was abandoned. On MySQL/MariaDB, writes that found
+    the row through the status index deadlocked with writes by primary key, and the one
+    picked as the victim failed: a follower's stream was cut, a stop answered 500.
+    """
+    chat = Conversation.objects.create(owner=owner, model="fake-model")
+    answer = chat.begin_answer()
+    failures = []
+
+    def repeat(work):
+        try:
+            for round in range(500):
+                work(round)
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    def generate(round):
+        relay_module._save_progress.__wrapped__([(answer.pk, f"t{round}", "")], [])
+        relay_module._save_progress.__wrapped__([], [answer.pk])  # alive, without new text
+        final = {"content": f"t{round}.", "status": "complete", "first_token_ms": 1, "duration_ms": 2}
+        relay_module._save_finals.__wrapped__([(final, answer.pk)])
+        # And the next turn's answer starts streaming; the same row stands for it.
+        Message.objects.filter(pk=answer.pk).update(status="streaming", duration_ms=None)
+
+    def stop(round):
+        # Now and then: a stopped answer is written by no one.
+        if round % 10 == 0:
+            relay_module._mark_stopped.__wrapped__(answer.pk)
+        else:
+            time.sleep(0.002)
+
+    def follow(round):
+        relay_module._load.__wrapped__(answer.pk)
+
+    def show_conversation(round):
+        chat.messages.mark_abandoned_interrupted()
+
+    works = (generate, stop, follow, show_conversation)
+    threads = [threading.Thread(target=repeat, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert Message.objects.get(pk=answer.pk).content == "t499."
 
 
 def test_the_database_is_configured_as_django_advises_under_asgi(db):
