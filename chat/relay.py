@@ -21,7 +21,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from chat import broker as brokers
@@ -645,18 +645,33 @@ async def _follow_here_or_saved(message_id, position):
 
 async def _follow_database(message_id, position):
     last_write = time.monotonic()
+    failing_since = None
     while True:
-        message, here = await _follow_here_or_saved(message_id, position)
-        if here is not None:
-            async for chunk in here:
+        try:
+            message, here = await _follow_here_or_saved(message_id, position)
+        except DatabaseError as exc:
+            # The database restarts, or MySQL picked this read as a deadlock's victim: the
+            # answer goes on meanwhile, and the next read finds it further on. Not for ever:
+            # the generating process cannot save either.
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                logger.warning("following message %s: the database failed (%s); reading again", message_id, exc)
+            elif now - failing_since > settings.CHAT_ABANDONED_SECONDS:
+                raise
+            chunk = b""
+        else:
+            failing_since = None
+            if here is not None:
+                async for chunk in here:
+                    yield chunk
+                return
+            if message is None:
+                return
+            chunk = position.saved_events(message)
+            if position.ended:
                 yield chunk
-            return
-        if message is None:
-            return
-        chunk = position.saved_events(message)
-        if position.ended:
-            yield chunk
-            return
+                return
         now = time.monotonic()
         if chunk:
             last_write = now

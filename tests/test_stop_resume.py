@@ -7,9 +7,10 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message
@@ -295,6 +296,63 @@ def test_it_refuses_the_stream_of_another_users_answer(live, owner, outsider, up
     assert live(outsider).json("GET", f"/api/messages/{message_id}/stream/")[0] == 404
     assert live().json("GET", f"/api/messages/{message_id}/stream/")[0] == 401
     assert client.json("GET", "/api/messages/999999/stream/")[0] == 404
+
+
+def follow_from_the_database(client, owner):
+    """An answer generated "by another process" (rows written here), and a stream that
+    follows it from the database, past its saved text."""
+    chat = Conversation.objects.create(owner=owner, model="fake-model")
+    chat.messages.create(role="user", content="Question")
+    answer = chat.messages.create(role="assistant", status="streaming", content="Half ")
+    stream = client.open("GET", f"/api/messages/{answer.pk}/stream/")
+    events = iter(stream)
+    assert next(events).name == "meta"
+    assert text_of(read_until(events, lambda seen: text_of(seen) == "Half ")) == "Half "
+    return answer, stream, events
+
+
+@contextmanager
+def messages_table_away():
+    """The messages' table out of reach, as if the database failed, while the block runs."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    away = connection.ops.quote_name("chat_message_away")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {away}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {away} RENAME TO {table}")
+
+
+def test_a_stream_following_another_process_rides_out_a_database_fault(live, owner):
+    """
+    The stream of an answer that another process generates reads it from the database as
+    that process saves it. A moment when the database fails (a restart, a deadlock's victim
+    on MySQL) leaves a gap in the reads, not the end of the stream.
+    """
+    answer, stream, events = follow_from_the_database(live(owner), owner)
+    with messages_table_away():
+        time.sleep(1)  # several reads of the stream fail meanwhile
+    Message.objects.filter(pk=answer.pk).update(content="Half and whole.", status="complete", duration_ms=5)
+
+    rest = list(events)
+    stream.close()
+    assert text_of(rest) == "and whole."
+    assert rest[-1].name == "done" and rest[-1].data["status"] == "complete"
+
+
+def test_a_stream_following_another_process_ends_when_the_database_stays_down(live, owner, settings):
+    # As long as an answer may go unsaved before it counts as abandoned.
+    settings.CHAT_ABANDONED_SECONDS = 0.5
+    answer, stream, events = follow_from_the_database(live(owner), owner)
+    with messages_table_away():
+        started = time.monotonic()
+        rest = list(events)  # the server ends the stream, without a last event
+        waited = time.monotonic() - started
+    stream.close()
+    assert [e.name for e in rest if e.name in ("done", "error")] == []
+    assert 0.5 <= waited < 3
 
 
 # --- Answers whose process died -------------------------------------------------------------
