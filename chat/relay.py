@@ -178,9 +178,10 @@ def _mark_stopped(message_id):
 
 async def _save_finals_retrying(answers, attempts=6):
     """
-    The final saves, tried again on a transient database error: MySQL/MariaDB may pick them as
-    the victim of a deadlock with the batched progress save, SQLite may stay locked past its
-    timeout.
+    The final saves, tried again on a transient database error: SQLite may stay locked past
+    its timeout, MySQL/MariaDB may pick them as a deadlock's victim (the writes of the relay
+    lock by primary key, see RowUpdates.update_each, but the sweep of abandoned answers does
+    not), a database server may be restarting.
     """
     for attempt in range(attempts):
         try:
