@@ -634,14 +634,24 @@ async def follow_saved(message_id, *, content_from=0, reasoning_from=0, first=b"
 
 
 async def _follow_here_or_saved(message_id, position):
-    """The answer from the database; if it is generated in this process after all, follow it here."""
+    """
+    (the answer from the database, None), or (None, the rest of the stream) when the stream
+    goes on otherwise: the answer is generated in this process after all (followed here), or
+    it is gone (nothing more).
+    """
     message = await _load(message_id)
     if message is not None and (answer := relay.get(message_id)):
         position.ended = True
-        return message, follow(answer, content_from=position.content_at, reasoning_from=position.reasoning_at)
+        return None, follow(answer, content_from=position.content_at, reasoning_from=position.reasoning_at)
     if message is None:
         position.ended = True
+        return None, _no_events()
     return message, None
+
+
+async def _no_events():
+    for chunk in ():
+        yield chunk
 
 
 async def _follow_database(message_id, position):
@@ -649,7 +659,7 @@ async def _follow_database(message_id, position):
     failing_since = None
     while True:
         try:
-            message, here = await _follow_here_or_saved(message_id, position)
+            message, rest = await _follow_here_or_saved(message_id, position)
         except DatabaseError as exc:
             # The database restarts, or MySQL picked this read as a deadlock's victim: the
             # answer goes on meanwhile, and the next read finds it further on. Not for ever:
@@ -663,11 +673,9 @@ async def _follow_database(message_id, position):
             chunk = b""
         else:
             failing_since = None
-            if here is not None:
-                async for chunk in here:
+            if rest is not None:
+                async for chunk in rest:
                     yield chunk
-                return
-            if message is None:
                 return
             chunk = position.saved_events(message)
             if position.ended:
@@ -685,12 +693,10 @@ async def _follow_database(message_id, position):
 
 async def _follow_published(broker, message_id, position):
     async with broker.updates(message_id) as next_update:
-        message, here = await _follow_here_or_saved(message_id, position)
-        if here is not None:
-            async for chunk in here:
+        message, rest = await _follow_here_or_saved(message_id, position)
+        if rest is not None:
+            async for chunk in rest:
                 yield chunk
-            return
-        if message is None:
             return
         if chunk := position.saved_events(message):
             yield chunk
