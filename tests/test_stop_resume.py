@@ -343,9 +343,10 @@ def test_a_stream_following_another_process_rides_out_a_database_fault(live, own
 
 
 def test_a_stream_following_another_process_ends_when_the_database_stays_down(live, owner, settings):
-    # As long as an answer may go unsaved before it counts as abandoned.
-    settings.CHAT_ABANDONED_SECONDS = 0.5
     answer, stream, events = follow_from_the_database(live(owner), owner)
+    # As long as an answer may go unsaved before it counts as abandoned (set only now: the
+    # answer must not look abandoned before the database goes away).
+    settings.CHAT_ABANDONED_SECONDS = 0.5
     with messages_table_away():
         started = time.monotonic()
         rest = list(events)  # the server ends the stream, without a last event
