@@ -39,21 +39,21 @@ serve: migrate static
 test: $(VENV)/.dev browser nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's chromium. Install it when it is missing and we can (root,
-# apt-get); if it stays missing, those tests fail: they never skip.
-browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+# $(call apt_install,CHECK,PACKAGE,TESTS): when the shell command CHECK fails, install Debian's
+# PACKAGE if we can (root, apt-get); if it stays missing, TESTS fail: they never skip.
+apt_install = @$(1) || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
-	echo "chromium is not installed (apt-get install chromium): the browser tests will fail." >&2
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2); } || \
+	echo "$(2) is not installed (apt-get install $(2)): $(3) will fail." >&2
+
+# The browser tests drive Debian's chromium.
+browser:
+	$(call apt_install,command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1,chromium,the browser tests)
 
 # The proxy tests put Debian's nginx, configured as BaoTa and Debian have it, in front of the
-# real gunicorn (tests/test_nginx.py, tests/test_doctor.py). Installed the same way.
+# real gunicorn (tests/test_nginx.py, tests/test_doctor.py).
 nginx:
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
-	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light; } || \
-	echo "nginx is not installed (apt-get install nginx-light): the proxy tests will fail." >&2
+	$(call apt_install,command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ],nginx-light,the proxy tests)
 
 # The README's screenshots, docs/screenshot-{light,dark,phone}.png, of a sample conversation.
 screenshots: $(VENV)/.dev browser
