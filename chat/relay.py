@@ -387,15 +387,19 @@ class Relay:
             logger.exception("could not sweep the live answers")
 
     async def _save_progress(self):
-        progress, untouched = [], []
+        progress, untouched, saving = [], [], []
         for answer in list(self.answers.values()):
             lengths = (answer.content_length, answer.reasoning_length)
             if lengths != answer.saved_lengths:
                 progress.append((answer.message_id, "".join(answer.content), "".join(answer.reasoning)))
-                answer.saved_lengths = lengths
+                saving.append((answer, lengths))
             else:
                 untouched.append(answer.message_id)
         await _save_progress(progress, untouched)
+        # Only once written: after a failed save, the text is saved at the next interval even
+        # if no new token comes meanwhile.
+        for answer, lengths in saving:
+            answer.saved_lengths = lengths
 
     def start_draining(self, timeout):
         """
