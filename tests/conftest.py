@@ -71,6 +71,7 @@ class ThreadedUvicorn:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self._socket = sock
+        self.application = application
         config = uvicorn.Config(application, lifespan="on", log_level="warning", loop="asyncio", http="h11")
         self.server = uvicorn.Server(config)
         self.loop = None
@@ -88,6 +89,10 @@ class ThreadedUvicorn:
             if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
+        # The start-up's second look for abandoned answers (chat/lifespan.py) would come half
+        # a minute later, in whatever test runs then and against its database: not here.
+        if watcher := self.application._watcher:
+            self.loop.call_soon_threadsafe(watcher.cancel)
         return self
 
     def stop(self):
