@@ -12,6 +12,7 @@ from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import Http404, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import relay as relay_module
@@ -35,11 +36,11 @@ class BadInput(Exception):
 
 
 def _unauthorized():
-    return JsonResponse({"error": "Authentication required."}, status=401)
+    return JsonResponse({"error": _("Authentication required.")}, status=401)
 
 
 def _not_found():
-    return JsonResponse({"error": "Not found."}, status=404)
+    return JsonResponse({"error": _("Not found.")}, status=404)
 
 
 class NotAuthenticated(Exception):
@@ -105,20 +106,23 @@ def _json_body(request):
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise BadInput("The request body is not valid JSON.") from None
+        raise BadInput(_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise BadInput("The request body must be a JSON object.")
+        raise BadInput(_("The request body must be a JSON object."))
     return data
 
 
 def _text(data, name, *, max_length, required=False):
     value = data.get(name, "")
     if not isinstance(value, str):
-        raise BadInput(f"'{name}' must be a string.", field=name)
+        raise BadInput(_("'%(name)s' must be a string.") % {"name": name}, field=name)
     if required and not value.strip():
-        raise BadInput(f"'{name}' must not be empty.", field=name)
+        raise BadInput(_("'%(name)s' must not be empty.") % {"name": name}, field=name)
     if len(value) > max_length:
-        raise BadInput(f"'{name}' is longer than {max_length} characters.", field=name)
+        raise BadInput(
+            _("'%(name)s' is longer than %(max_length)s characters.") % {"name": name, "max_length": max_length},
+            field=name,
+        )
     return value
 
 
@@ -128,7 +132,9 @@ def _model(data):
         return None
     if model not in settings.OPENAI_MODELS:
         raise BadInput(
-            f"Unknown model {str(model)[:100]!r}. Available: {', '.join(settings.OPENAI_MODELS)}.", field="model"
+            _("Unknown model %(model)s. Available: %(models)s.")
+            % {"model": repr(str(model)[:100]), "models": ", ".join(settings.OPENAI_MODELS)},
+            field="model",
         )
     return model
 
@@ -159,7 +165,7 @@ def chats(request):
     try:
         page = max(int(request.GET.get("page", 1)), 1)
     except ValueError:
-        return BadInput("'page' must be a number.", field="page").response()
+        return BadInput(_("'page' must be a number."), field="page").response()
     size = settings.CHAT_PAGE_SIZE
     conversations = Conversation.objects.for_user(request.user).recent()
     if query := request.GET.get("q", "").strip():
@@ -274,12 +280,12 @@ def _begin_regenerate(request, message_id):
         # Its process died: there is nothing to stop.
         answer.status = Message.Status.INTERRUPTED
     if answer.status == Message.Status.STREAMING:
-        raise BadInput("This answer is still being generated: stop it first.", status=409)
+        raise BadInput(_("This answer is still being generated: stop it first."), status=409)
     if conversation.messages.filter(id__gt=answer.pk).exists():
-        raise BadInput("Only the last answer of a conversation can be regenerated.")
+        raise BadInput(_("Only the last answer of a conversation can be regenerated."))
     question = _last_question(conversation, answer.pk)
     if question is None:
-        raise BadInput("There is no question to answer again.")
+        raise BadInput(_("There is no question to answer again."))
     _use_model(conversation, model)
     return _turn(conversation, question, conversation.regenerate(answer))
 
@@ -291,7 +297,7 @@ def _begin_edit(request, message_id):
     question = _get_message(user, message_id, Message.Role.USER)
     conversation = question.conversation
     if conversation.messages.filter(id__gt=question.pk, status=Message.Status.STREAMING).exists():
-        raise BadInput("An answer after this message is still being generated: stop it first.", status=409)
+        raise BadInput(_("An answer after this message is still being generated: stop it first."), status=409)
     _use_model(conversation, model)
     return _turn(conversation, question, conversation.edit(question, content))
 

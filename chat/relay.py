@@ -22,7 +22,7 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from chat import broker as brokers
 from chat import sse, titles, upstream
@@ -278,8 +278,10 @@ class Relay:
         answer = LiveAnswer(message, user_id=user_id)
         loop = asyncio.get_running_loop()
         # An empty context: the task outlives the request, and must not inherit its
-        # per-request thread for database calls.
-        answer.task = loop.create_task(self._generate(answer, provider, messages), context=contextvars.Context())
+        # per-request thread for database calls. It keeps the request's language only.
+        answer.task = loop.create_task(
+            self._generate(answer, provider, messages, translation.get_language()), context=contextvars.Context()
+        )
         if title_from and answer.model != upstream.DEMO_MODEL:
             answer.title_task = loop.create_task(
                 self._title(answer, provider, title_from), context=contextvars.Context()
@@ -290,7 +292,9 @@ class Relay:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), context=contextvars.Context())
         return answer
 
-    async def _generate(self, answer, provider, messages):
+    async def _generate(self, answer, provider, messages, language):
+        # An error is told in the language of the person who asked, and saved so.
+        translation.activate(language)
         parser = upstream.StreamParser()
         try:
             async for deltas in upstream.stream_chat(
@@ -314,7 +318,7 @@ class Relay:
             logger.warning("upstream error on message %s (%s): %s", answer.message_id, answer.model, exc.detail)
         except Exception:
             status = Status.ERROR
-            answer.error = upstream.MESSAGES["provider"] + "."
+            answer.error = upstream.UpstreamError.of("provider").public_message
             logger.exception("unexpected error generating message %s", answer.message_id)
         await self._finish(answer, status)
 

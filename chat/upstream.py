@@ -22,6 +22,7 @@ import httpx2
 import openai
 import orjson
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 from openai._constants import RAW_RESPONSE_HEADER
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,13 @@ class UpstreamError(Exception):
 
     @classmethod
     def of(cls, kind, *, detail="", **values):
-        return cls(MESSAGES[kind].format(**values), detail=detail, kind=kind)
+        """The error of `kind`, told in the language of the person who asked (the answer's
+        task runs in the context of their request) and logged in English."""
+        return cls(_public(kind, **values), detail=detail or MESSAGES[kind].format(**values), kind=kind)
+
+
+def _public(kind, **values):
+    return gettext(MESSAGES[kind]).format(**values)
 
 
 @dataclass
@@ -191,24 +198,33 @@ class StreamParser:
 
 def _provider_error_message(error):
     message = error.get("message") if isinstance(error, dict) else str(error)
-    return MESSAGES["provider"] + (f" ({str(message)[:200]})" if message else "") + "."
+    if not message:
+        return _public("provider")
+    return _public("provider said", message=str(message)[:200])
 
 
+# What the person is shown, in English here and translated when shown (locale/).
 MESSAGES = {
-    "dns": "Could not find the model provider's server (the name in OPENAI_BASE_URL does not resolve).",
-    "connect": "Could not reach the model provider. Check OPENAI_BASE_URL and the server's network.",
-    "tls": "Could not set up a secure connection to the model provider (TLS certificate or proxy problem).",
-    "timeout": "The model provider did not answer within {seconds:g} seconds.",
-    "stalled": "The model provider stopped sending the answer for {seconds:g} seconds.",
-    "broken": "The connection to the model provider broke off during the answer.",
-    "truncated": "The answer ended before the model provider finished it.",
-    "malformed": "The model provider sent data that could not be read.",
-    "provider": "The model provider reported an error",
-    401: "The model provider rejected the API key (HTTP 401).",
-    403: "The model provider refused access to this model (HTTP 403).",
-    404: "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL.",
-    429: "The model provider is rate limiting requests (HTTP 429).",
-    "status": "The model provider answered with an error (HTTP {status}).",
+    "dns": gettext_noop("Could not find the model provider's server (the name in OPENAI_BASE_URL does not resolve)."),
+    "connect": gettext_noop("Could not reach the model provider. Check OPENAI_BASE_URL and the server's network."),
+    "tls": gettext_noop(
+        "Could not set up a secure connection to the model provider (TLS certificate or proxy problem)."
+    ),
+    "timeout": gettext_noop("The model provider did not answer within {seconds:g} seconds."),
+    "stalled": gettext_noop("The model provider stopped sending the answer for {seconds:g} seconds."),
+    "broken": gettext_noop("The connection to the model provider broke off during the answer."),
+    "truncated": gettext_noop("The answer ended before the model provider finished it."),
+    "malformed": gettext_noop("The model provider sent data that could not be read."),
+    "provider": gettext_noop("The model provider reported an error."),
+    "provider said": gettext_noop("The model provider reported an error ({message})."),
+    "retry": gettext_noop("Try again in {seconds} seconds."),
+    401: gettext_noop("The model provider rejected the API key (HTTP 401)."),
+    403: gettext_noop("The model provider refused access to this model (HTTP 403)."),
+    404: gettext_noop(
+        "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL."
+    ),
+    429: gettext_noop("The model provider is rate limiting requests (HTTP 429)."),
+    "status": gettext_noop("The model provider answered with an error (HTTP {status})."),
 }
 
 
@@ -236,9 +252,11 @@ def _describe(chain):
 def _status_message(exc, model):
     status = exc.status_code
     if status == 404:
-        message = MESSAGES[404].format(model=model)
+        message = _public(404, model=model)
+    elif status in MESSAGES:
+        message = _public(status)
     else:
-        message = MESSAGES.get(status) or MESSAGES["status"].format(status=status)
+        message = _public("status", status=status)
     # The provider's own words help (a context too long, a quota used up, a region refused),
     # except after a 401, where they tend to quote the key.
     body = exc.body
@@ -246,7 +264,7 @@ def _status_message(exc, model):
     if isinstance(explanation, str) and explanation.strip() and status != 401:
         message += f" {explanation.strip()[:300]}"
     if status == 429 and (seconds := retry_after(exc.response.headers)) is not None:
-        message += f" Try again in {seconds} seconds."
+        message += " " + _public("retry", seconds=seconds)
     return message
 
 
@@ -289,7 +307,7 @@ def public_error(exc, *, model=""):
         return UpstreamError.of("timeout", detail=detail, seconds=settings.OPENAI_READ_TIMEOUT)
     if has(aiohttp.ClientError, httpx2.HTTPError, OSError, asyncio.IncompleteReadError, openai.APIConnectionError):
         return UpstreamError.of("broken", detail=detail)
-    return UpstreamError(MESSAGES["provider"] + ".", detail=detail)
+    return UpstreamError.of("provider", detail=detail)
 
 
 class Body:

@@ -158,7 +158,7 @@ def healthz(request):
 def csrf_failure(request, reason=""):
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {"error": "CSRF verification failed: send the X-CSRFToken header with the csrftoken cookie's value."},
+            {"error": _("CSRF verification failed: send the X-CSRFToken header with the csrftoken cookie's value.")},
             status=403,
         )
     return default_csrf_failure(request, reason=reason)

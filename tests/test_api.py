@@ -174,6 +174,18 @@ def test_bad_messages_get_a_clear_error_and_change_nothing(owner_client, convers
     assert Conversation.objects.get(pk=conversation.pk).model == "fake-model"
 
 
+def test_errors_are_told_in_the_language_of_the_page(owner_client, conversation, settings):
+    settings.CHAT_MAX_PROMPT_CHARS = 100
+    url = f"/api/chats/{conversation.pk}/messages/"
+    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.8"}
+    too_long = post_json(owner_client, url, {"content": "x" * 101}, **chinese)
+    assert too_long.status_code == 400
+    assert too_long.json() == {"error": "“content”超过了 100 个字符的上限。", "field": "content"}
+    assert post_json(owner_client, url, "{not json", **chinese).json()["error"] == "请求内容不是有效的 JSON。"
+    assert post_json(owner_client, url, {"content": ""}).json()["error"] == "'content' must not be empty."
+    assert conversation.messages.count() == 2
+
+
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"'])
 def test_malformed_json_gets_a_clear_error(owner_client, conversation, raw):
     response = post_json(owner_client, f"/api/chats/{conversation.pk}/messages/", raw)

@@ -6,6 +6,7 @@ and no API key ever reaches the browser.
 
 import json
 import logging
+import re
 import socket
 
 import pytest
@@ -138,6 +139,36 @@ def test_rate_limit_says_when_to_try_again(live, owner, upstream, script, log):
     _, data = assert_failed_cleanly(raw, events, message="rate limiting requests (HTTP 429)")
     assert "Try again in 7 seconds" in data["message"]
     assert "429" in logged(log)
+
+
+CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+
+
+def ask_failing_in_chinese(live, owner):
+    client = live(owner)
+    chat_id = client.create_chat()
+    stream = client.open("POST", f"/api/chats/{chat_id}/messages/", {"content": "Will this fail?"}, headers=CHINESE)
+    assert stream.status == 200
+    return read_raw(stream)
+
+
+def test_a_person_reading_chinese_is_told_in_chinese_and_the_log_stays_english(live, owner, upstream, script, log):
+    upstream.push(script(status=429, headers={"Retry-After": "7"}, error_message="Rate limit reached"))
+    raw, events = ask_failing_in_chinese(live, owner)
+    answer, data = assert_failed_cleanly(raw, events, message="模型服务商正在限制请求频率（HTTP 429）。")
+    # The provider's own words as it said them.
+    assert data["message"].endswith("Rate limit reached 请在 7 秒后重试。")
+    assert "429" in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
+
+
+def test_a_provider_that_cannot_be_reached_is_told_in_chinese(live, owner, upstream, settings, log):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{closed_port}/v1"
+    raw, events = ask_failing_in_chinese(live, owner)
+    assert_failed_cleanly(raw, events, message="无法连接到模型服务商。请检查 OPENAI_BASE_URL 和服务器的网络。")
+    assert str(closed_port) in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
 
 
 def test_a_malformed_chunk_keeps_the_text_so_far(live, owner, upstream, script, log):

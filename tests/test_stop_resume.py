@@ -412,6 +412,11 @@ def test_an_answer_still_generating_cannot_be_regenerated(live, owner, upstream,
     stream, events, meta, held = start_answer(client, upstream, script, tokens=4, hold_at=2)
     status, body = client.json("POST", f"/api/messages/{meta.data['assistant_message_id']}/regenerate/", {})
     assert status == 409
+    assert body["error"] == "This answer is still being generated: stop it first."
+    status, body = client.json(
+        "POST", f"/api/messages/{meta.data['assistant_message_id']}/regenerate/", {}, headers={"Accept-Language": "zh"}
+    )
+    assert (status, body["error"]) == (409, "这条回答仍在生成中，请先停止它。")
     held.release.set()
     list(events)
     stream.close()
