@@ -70,11 +70,17 @@ def logged(log):
     return "\n".join(record.getMessage() for record in log.records if record.name.startswith("chat"))
 
 
-def test_connection_refused_says_the_provider_cannot_be_reached(live, owner, upstream, settings, log):
+@pytest.fixture
+def closed_port(settings):
+    """The provider's port, where nothing listens."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{closed_port}/v1"
+        port = sock.getsockname()[1]
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+    return port
+
+
+def test_connection_refused_says_the_provider_cannot_be_reached(live, owner, upstream, closed_port, log):
     raw, events = ask_failing(live, owner)
     assert_failed_cleanly(raw, events, message="Could not reach the model provider")
     assert str(closed_port) in logged(log)
@@ -161,11 +167,7 @@ def test_a_person_reading_chinese_is_told_in_chinese_and_the_log_stays_english(l
     assert "429" in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
 
 
-def test_a_provider_that_cannot_be_reached_is_told_in_chinese(live, owner, upstream, settings, log):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{closed_port}/v1"
+def test_a_provider_that_cannot_be_reached_is_told_in_chinese(live, owner, upstream, closed_port, log):
     raw, events = ask_failing_in_chinese(live, owner)
     assert_failed_cleanly(raw, events, message="无法连接到模型服务商。请检查 OPENAI_BASE_URL 和服务器的网络。")
     assert str(closed_port) in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
