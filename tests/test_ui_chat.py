@@ -115,11 +115,15 @@ def test_retry_after_a_failed_answer(make_page, owner, upstream):
     send(page, "Hello?")
     expect(answers(page)).to_have_attribute("data-status", "error")
     expect(answers(page).locator(".status")).to_be_visible()
+    # No text came: nothing to copy.
+    expect(answers(page).locator("[data-action=copy]")).to_be_hidden()
     retry = answers(page).locator("[data-action=regenerate]")
     expect(retry).to_have_attribute("aria-label", "Retry")
     retry.click()
     expect(answers(page).locator(".markdown")).to_have_text("Working now.")
     expect(answers(page)).to_have_attribute("data-status", "complete")
+    answers(page).hover()
+    expect(answers(page).locator("[data-action=copy]")).to_be_visible()
     expect(answers(page)).to_have_count(1)
 
 

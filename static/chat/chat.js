@@ -235,7 +235,8 @@
       this.statusLine.className = "status";
       this.actions = document.createElement("div");
       this.actions.className = "message-actions";
-      this.actions.append(iconButton("copy", t.copy, "copy"));
+      this.copyButton = iconButton("copy", t.copy, "copy");
+      this.actions.append(this.copyButton);
       if (this.role === "user") this.actions.append(iconButton("edit", t.edit, "edit"));
       else this.actions.append(iconButton("refresh", t.regenerate, "regenerate"));
       article.append(this.body, this.statusLine, this.actions);
@@ -310,6 +311,8 @@
         return;
       }
       const thinking = !final && !this.content;
+      // An answer that failed or was stopped before any text has nothing to copy.
+      this.copyButton.hidden = !this.content;
       this.reasoningBox.hidden = !this.reasoning;
       this.reasoningSummary.textContent = thinking ? t.thinking : t.reasoning;
       this.reasoningText.textContent = this.reasoning;
