@@ -318,7 +318,7 @@ class Relay:
             logger.warning("upstream error on message %s (%s): %s", answer.message_id, answer.model, exc.detail)
         except Exception:
             status = Status.ERROR
-            answer.error = upstream.UpstreamError.of("provider").public_message
+            answer.error = upstream.public_message("provider")
             logger.exception("unexpected error generating message %s", answer.message_id)
         await self._finish(answer, status)
 

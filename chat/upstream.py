@@ -48,10 +48,11 @@ class UpstreamError(Exception):
     def of(cls, kind, *, detail="", **values):
         """The error of `kind`, told in the language of the person who asked (the answer's
         task runs in the context of their request) and logged in English."""
-        return cls(_public(kind, **values), detail=detail or MESSAGES[kind].format(**values), kind=kind)
+        return cls(public_message(kind, **values), detail=detail or MESSAGES[kind].format(**values), kind=kind)
 
 
-def _public(kind, **values):
+def public_message(kind, **values):
+    """The message of `kind` (a key of MESSAGES) in the current language."""
     return gettext(MESSAGES[kind]).format(**values)
 
 
@@ -199,8 +200,8 @@ class StreamParser:
 def _provider_error_message(error):
     message = error.get("message") if isinstance(error, dict) else str(error)
     if not message:
-        return _public("provider")
-    return _public("provider said", message=str(message)[:200])
+        return public_message("provider")
+    return public_message("provider said", message=str(message)[:200])
 
 
 # What the person is shown, in English here and translated when shown (locale/).
@@ -252,11 +253,11 @@ def _describe(chain):
 def _status_message(exc, model):
     status = exc.status_code
     if status == 404:
-        message = _public(404, model=model)
+        message = public_message(404, model=model)
     elif status in MESSAGES:
-        message = _public(status)
+        message = public_message(status)
     else:
-        message = _public("status", status=status)
+        message = public_message("status", status=status)
     # The provider's own words help (a context too long, a quota used up, a region refused),
     # except after a 401, where they tend to quote the key.
     body = exc.body
@@ -264,7 +265,7 @@ def _status_message(exc, model):
     if isinstance(explanation, str) and explanation.strip() and status != 401:
         message += f" {explanation.strip()[:300]}"
     if status == 429 and (seconds := retry_after(exc.response.headers)) is not None:
-        message += " " + _public("retry", seconds=seconds)
+        message += " " + public_message("retry", seconds=seconds)
     return message
 
 
