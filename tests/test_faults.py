@@ -161,7 +161,7 @@ def ask_failing_in_chinese(live, owner):
 def test_a_person_reading_chinese_is_told_in_chinese_and_the_log_stays_english(live, owner, upstream, script, log):
     upstream.push(script(status=429, headers={"Retry-After": "7"}, error_message="Rate limit reached"))
     raw, events = ask_failing_in_chinese(live, owner)
-    answer, data = assert_failed_cleanly(raw, events, message="模型服务商正在限制请求频率（HTTP 429）。")
+    _, data = assert_failed_cleanly(raw, events, message="模型服务商正在限制请求频率（HTTP 429）。")
     # The provider's own words as it said them.
     assert data["message"].endswith("Rate limit reached 请在 7 秒后重试。")
     assert "429" in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
