@@ -250,6 +250,63 @@ def test_doctor_fails_when_static_files_were_not_collected(production_settings, 
     assert not passed and "python manage.py collectstatic --noinput" in output
 
 
+def test_doctor_reports_the_projects_system_checks_with_their_fix(production_settings, db):
+    production_settings.ALLOWED_HOSTS = ["*"]
+    passed, output = doctor("--skip-provider")
+    assert passed, output
+    assert "WARN  ALLOWED_HOSTS allows any host name (*)" in output and "(chat.W002)" in output
+    assert "Fix: ALLOWED_HOSTS=chat.example.com (your domain) in .env." in output
+    assert "ok    ALLOWED_HOSTS" not in output
+
+    production_settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    passed, output = doctor("--skip-provider")
+    assert passed, output
+    assert "WARN  ALLOWED_HOSTS has only loopback names" in output
+
+
+def test_doctor_names_the_line_to_set_for_djangos_own_deployment_checks(production_settings, db):
+    passed, output = doctor("--skip-provider")
+    assert passed, output
+    assert "WARN  SESSION_COOKIE_SECURE is not set to True." in output and "(security.W012)" in output
+    assert "Fix: SESSION_COOKIE_SECURE=true in .env once the site works over https://" in output
+    assert "Fix: CSRF_COOKIE_SECURE=true in .env" in output and "Fix: SECURE_SSL_REDIRECT=true in .env" in output
+
+    production_settings.SECURE_HSTS_SECONDS = 300
+    passed, output = doctor("--skip-provider")
+    assert "Fix: SECURE_HSTS_INCLUDE_SUBDOMAINS=true in .env." in output
+    assert "Fix: SILENCED_SYSTEM_CHECKS=security.W021 in .env" in output
+
+
+def test_doctor_names_the_development_key_once(production_settings, db):
+    production_settings.SECRET_KEY = "django-insecure-development-only-key"
+    passed, output = doctor("--skip-provider")
+    assert not passed
+    assert output.count("SECRET_KEY") == 2, output  # the problem and its fix
+    assert "ok    SECRET_KEY is set" not in output
+
+
+def test_doctor_with_debug_on_tells_the_projects_deployment_checks_as_warnings(production_settings, db):
+    production_settings.DEBUG = True
+    production_settings.SECRET_KEY = "django-insecure-development-only-key"
+    production_settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+    passed, output = doctor("--skip-provider")
+    assert passed, output
+    assert "WARN  DEBUG is on: fine on your own computer" in output and "Fix: DEBUG=false in .env" in output
+    assert "WARN  SECRET_KEY is the development default." in output
+    assert "WARN  ALLOWED_HOSTS has only loopback names" in output
+    # Django's deployment checks are for the server.
+    assert "security.W" not in output
+
+
+def test_doctor_leaves_out_what_silenced_system_checks_silences(production_settings, tmp_path, db):
+    production_settings.STATIC_ROOT = tmp_path / "never-collected"
+    production_settings.SILENCED_SYSTEM_CHECKS = ["chat.E004"]
+    passed, output = doctor("--skip-provider")
+    assert passed, output
+    assert "collectstatic" not in output and "static files collected" not in output
+    assert "ok    silenced in SILENCED_SYSTEM_CHECKS: chat.E004" in output
+
+
 def test_doctor_names_a_model_the_provider_does_not_offer(production_settings, upstream, db):
     upstream.models = ["fake-model", "fake-large"]
     production_settings.OPENAI_MODELS = ["fake-model", "fake-mistyped", "demo"]

@@ -1,11 +1,12 @@
 """
 `python manage.py doctor [URL]`: is this installation ready to serve people?
 
-It checks the settings, the database, the static files and the model provider; given the
-site's public URL, it fetches a test stream (chat.diagnostics) through everything between the
-browser and the app (nginx, the BaoTa panel's proxy, a CDN) and tells whether the stream
-arrives piece by piece, survives a silence, and whether a cache stores pages. Every problem
-comes with the line to change. The exit status is 1 when a problem was found.
+It checks the settings (the system checks of `check --deploy`, with the project's own in
+chat/checks.py: the key, the host names, the static files), the database and the model
+provider; given the site's public URL, it fetches a test stream (chat.diagnostics) through
+everything between the browser and the app (nginx, the BaoTa panel's proxy, a CDN) and tells
+whether the stream arrives piece by piece, survives a silence, and whether a cache stores
+pages. Every problem comes with the line to change. The exit status is 1 when a problem was found.
 """
 
 import http.client
@@ -25,10 +26,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 
+from chat import checks as project_checks
 from chat import diagnostics
 from chat.upstream import DEMO_MODEL, public_error
 
-DEVELOPMENT_KEY = "django-insecure-development-only-key"
 SNIPPET = "deploy/nginx/baota-proxy-snippet.conf"
 
 FIX_BUFFERING = (
@@ -44,6 +45,42 @@ FIX_COMPRESSION = (
     "`proxy_buffering off;` there too. "
     f"BaoTa: paste {SNIPPET}. A CDN: turn compression off for /api/."
 )
+
+
+# What is right when none of these system checks has anything to say (with DEBUG off).
+SETTLED = (
+    ({"security.W009", "chat.E001"}, lambda: "SECRET_KEY is set"),
+    (
+        {"security.W020", "chat.W002", "chat.W003"},
+        lambda: f"ALLOWED_HOSTS: {', '.join(project_checks.public_hosts())}",
+    ),
+    ({"chat.E004"}, lambda: f"static files collected in {settings.STATIC_ROOT}"),
+)
+# Django only warns about a weak SECRET_KEY; a server must not run with one.
+DOCTOR_FAILS = {"security.W009"}
+# The line to set for Django's deployment checks that come without a hint.
+ONCE_HTTPS_WORKS = "in .env once the site works over https:// (docs/deploy.md)."
+DJANGO_FIXES = {
+    "security.W004": f"SECURE_HSTS_SECONDS=300, then 31536000, {ONCE_HTTPS_WORKS}",
+    "security.W005": "SECURE_HSTS_INCLUDE_SUBDOMAINS=true in .env.",
+    "security.W008": f"SECURE_SSL_REDIRECT=true {ONCE_HTTPS_WORKS}",
+    "security.W012": f"SESSION_COOKIE_SECURE=true {ONCE_HTTPS_WORKS}",
+    "security.W016": f"CSRF_COOKIE_SECURE=true {ONCE_HTTPS_WORKS}",
+    "security.W021": "SILENCED_SYSTEM_CHECKS=security.W021 in .env, unless you mean to join the browsers' "
+    "HSTS preload list (SECURE_HSTS_PRELOAD=true).",
+}
+
+
+def explain(message):
+    """The text and the fix doctor prints for a system check's message."""
+    if message.id == "security.W009":
+        key = settings.SECRET_KEY
+        if key.startswith("django-insecure-"):
+            text = "SECRET_KEY is a development key (it starts with django-insecure-)."
+        else:
+            text = f"SECRET_KEY is too short or too simple ({len(key)} characters; use 50 or more, random)."
+        return text, project_checks.NEW_SECRET_KEY
+    return message.msg, message.hint or DJANGO_FIXES.get(message.id)
 
 
 class Report:
@@ -80,7 +117,7 @@ class Command(BaseCommand):
         "(https://chat.example.com), also check that answers stream through the proxy."
     )
 
-    # Django's own checks run inside check_settings, reported like the others, and with the
+    # The system checks run inside check_settings, reported like the others, and with the
     # database out of them, so that an unreachable database is reported rather than fatal.
     requires_system_checks = []
 
@@ -127,79 +164,84 @@ class Command(BaseCommand):
             )
         else:
             report.ok("DEBUG is off")
-        key = settings.SECRET_KEY
-        if key == DEVELOPMENT_KEY or key.startswith("django-insecure"):
-            (report.warn if settings.DEBUG else report.fail)(
-                "SECRET_KEY is the development default.",
-                'SECRET_KEY=<output of: python3 -c "import secrets; print(secrets.token_urlsafe(50))"> in .env.',
-            )
-        elif len(key) < 50 or len(set(key)) < 5:
-            report.fail(
-                f"SECRET_KEY is too short or too simple ({len(key)} characters; use 50 or more, random).",
-                'SECRET_KEY=<output of: python3 -c "import secrets; print(secrets.token_urlsafe(50))"> in .env.',
-            )
-        else:
-            report.ok("SECRET_KEY is set")
-        public_hosts = [h for h in settings.ALLOWED_HOSTS if h not in ("127.0.0.1", "localhost", "[::1]")]
-        if "*" in settings.ALLOWED_HOSTS:
-            report.warn("ALLOWED_HOSTS allows any host name (*).", "ALLOWED_HOSTS=chat.example.com (your domain).")
-        elif public_hosts:
-            report.ok(f"ALLOWED_HOSTS: {', '.join(public_hosts)}")
-        else:
-            report.warn("ALLOWED_HOSTS has only loopback names.", "ALLOWED_HOSTS=chat.example.com (your domain).")
+        self._run_system_checks(report)
         if url:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            if not validate_host(host, settings.ALLOWED_HOSTS):
-                report.fail(
-                    f"{host} is not in ALLOWED_HOSTS: the app answers 400 Bad Request there.",
-                    f"ALLOWED_HOSTS={','.join([*public_hosts, host])} in .env, then restart.",
-                )
-            if parts.scheme == "https":
-                if not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-                    report.fail(
-                        "The site is HTTPS but the app does not trust the proxy's X-Forwarded-Proto: log-in "
-                        'fails with "CSRF verification failed" and SECURE_SSL_REDIRECT would loop.',
-                        "SECURE_PROXY_SSL_HEADER=true in .env, and in nginx "
-                        "`proxy_set_header X-Forwarded-Proto $scheme;`.",
-                    )
-                if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
-                    report.warn(
-                        "Cookies are not marked Secure although the site is HTTPS.",
-                        "SESSION_COOKIE_SECURE=true and CSRF_COOKIE_SECURE=true in .env.",
-                    )
-            elif host not in ("127.0.0.1", "localhost", "::1"):
-                report.warn(
-                    "The site is plain HTTP: passwords and conversations cross the network unencrypted.",
-                    "Get a certificate (BaoTa: site → SSL → Let's Encrypt; else certbot) and use https://.",
-                )
-        self._run_django_checks(report)
-        if not settings.DEBUG:
-            manifest = settings.STATIC_ROOT / "staticfiles.json"
-            if manifest.exists():
-                report.ok(f"static files collected in {settings.STATIC_ROOT}")
-            else:
-                report.fail(
-                    f"No collected static files in {settings.STATIC_ROOT}: with DEBUG off, pages answer 500.",
-                    "python manage.py collectstatic --noinput (after every upgrade).",
-                )
+            self._check_settings_for_url(report, url)
 
-    def _run_django_checks(self, report):
-        """Django's system checks, and its deployment checks (check --deploy) when DEBUG is off."""
+    def _run_system_checks(self, report):
+        """
+        The system checks, Django's and the project's (chat/checks.py), each problem with its fix:
+        with DEBUG off all of `check --deploy`. With DEBUG on, on your own computer, Django's
+        deployment checks would mostly tell what is expected there; the project's are told, as
+        warnings, so that none comes as a surprise on the server.
+        """
+        deploy = not settings.DEBUG
         try:
-            messages = checks.run_checks(include_deployment_checks=not settings.DEBUG)
+            messages = checks.run_checks(include_deployment_checks=deploy)
         except DatabaseError:
-            report.warn("Django's system checks were skipped: some need the database (see Database below).")
-            return
+            report.warn("Some of Django's system checks were skipped: they need the database (see Database below).")
+            messages = checks.run_checks(
+                tags=[checks.Tags.security, project_checks.TAG], include_deployment_checks=deploy
+            )
         except Exception as exc:
             report.fail(f"Django's system checks could not run: {type(exc).__name__}: {exc}")
             return
-        shown = [m for m in messages if m.level >= checks.WARNING and not m.is_silenced()]
+        for_later = []
+        if not deploy:
+            for_later = [
+                m
+                for m in checks.run_checks(tags=[project_checks.TAG], include_deployment_checks=True)
+                if m not in messages
+            ]
+        messages = [m for m in messages + for_later if m.level >= checks.WARNING]
+        found = {m.id for m in messages}
+        if deploy:
+            for ids, settled in SETTLED:
+                if not found & ids:
+                    report.ok(settled())
+        silenced = sorted({m.id for m in messages if m.is_silenced()})
+        if silenced:
+            report.ok(f"silenced in SILENCED_SYSTEM_CHECKS: {', '.join(silenced)}")
+        if "chat.E001" in found:
+            # Django's security.W009 says it too, less precisely.
+            messages = [m for m in messages if m.id != "security.W009"]
+
+        def serious(message):
+            return message not in for_later and (message.is_serious() or message.id in DOCTOR_FAILS)
+
+        shown = sorted((m for m in messages if not m.is_silenced()), key=lambda m: (not serious(m), m.id))
         for message in shown:
-            text = f"{message.id}: {message.msg}"
-            (report.fail if message.is_serious() else report.warn)(text, message.hint)
+            text, fix = explain(message)
+            (report.fail if serious(message) else report.warn)(f"{text} ({message.id})", fix)
         if not shown:
             report.ok("Django's system checks" + ("" if settings.DEBUG else " and deployment checks") + " pass")
+
+    def _check_settings_for_url(self, report, url):
+        """What the settings must be for the address people open."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if not validate_host(host, settings.ALLOWED_HOSTS):
+            report.fail(
+                f"{host} is not in ALLOWED_HOSTS: the app answers 400 Bad Request there.",
+                f"ALLOWED_HOSTS={','.join([*project_checks.public_hosts(), host])} in .env, then restart.",
+            )
+        if parts.scheme == "https":
+            if not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+                report.fail(
+                    "The site is HTTPS but the app does not trust the proxy's X-Forwarded-Proto: log-in "
+                    'fails with "CSRF verification failed" and SECURE_SSL_REDIRECT would loop.',
+                    "SECURE_PROXY_SSL_HEADER=true in .env, and in nginx `proxy_set_header X-Forwarded-Proto $scheme;`.",
+                )
+            if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+                report.warn(
+                    "Cookies are not marked Secure although the site is HTTPS.",
+                    "SESSION_COOKIE_SECURE=true and CSRF_COOKIE_SECURE=true in .env.",
+                )
+        elif host not in project_checks.LOOPBACK_HOSTS:
+            report.warn(
+                "The site is plain HTTP: passwords and conversations cross the network unencrypted.",
+                "Get a certificate (BaoTa: site → SSL → Let's Encrypt; else certbot) and use https://.",
+            )
 
     # --- Database -------------------------------------------------------------------------------
 
