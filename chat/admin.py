@@ -53,22 +53,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["conversation"]
     search_fields = ["content", "conversation__title", "conversation__owner__username"]
     raw_id_fields = ["conversation"]
-    readonly_fields = [
-        "conversation",
-        "role",
-        "content",
-        "reasoning",
-        "status",
-        "model",
-        "finish_reason",
-        "prompt_tokens",
-        "completion_tokens",
-        "error",
-        "first_token_ms",
-        "duration_ms",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["conversation", "role", "model", *Message.OUTCOME_FIELDS, "created_at", "updated_at"]
     show_full_result_count = False
 
     def has_add_permission(self, request):

@@ -1,67 +1,18 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 
-class RowUpdates(models.QuerySet):
-    """Updates of many rows at once, for the writes of the relay."""
-
-    def update_each(self, fields, rows, *, status=None):
-        """
-        Update one object per row of `rows` (the values of `fields`, then the object's pk),
-        all with one statement that the database driver runs for each row (executemany):
-        the answers a process finishes or saves together cost one prepared UPDATE, not one
-        ORM query each. With `status`, only the rows that still have that status change.
-        """
-        if not rows:
-            return
-        connection = connections[self.db]
-        quote = connection.ops.quote_name
-        model_fields = [self.model._meta.get_field(name) for name in fields]
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
-        table = quote(self.model._meta.db_table)
-        if connection.vendor == "mysql":
-            # InnoDB locks the index entries an UPDATE finds its rows through. Given the
-            # status as well, MySQL/MariaDB may find the row through the (status, updated_at)
-            # index and lock that entry before the row, where a write by primary key locks
-            # the row first: two writes of one answer, each holding what the other waits
-            # for, deadlock. Through the primary key, every write locks the row first.
-            table += " FORCE INDEX (PRIMARY)"
-        sql = f"UPDATE {table} SET {assignments} WHERE {quote('id')} = %s"
-        if status is not None:
-            sql += f" AND {quote('status')} = %s"
-        params = [
-            [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
-            + [row[-1]]
-            + ([str(status)] if status is not None else [])
-            for row in rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
-
-
-class ConversationQuerySet(RowUpdates):
-    def for_user(self, user):
-        return self.filter(owner=user)
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        return self.filter(owner_id=user_id)
 
     def recent(self):
         return self.order_by("-updated_at", "-id")
-
-    def get_for_user(self, user, pk):
-        """
-        for_user(user).get(pk=pk), in SQL: it runs for every chat turn, and the ORM took four
-        times as long to build the query as the database took to answer it.
-        """
-        quote = connections[self.db].ops.quote_name
-        sql = f"SELECT * FROM {quote(self.model._meta.db_table)} WHERE {quote('id')} = %s AND {quote('owner_id')} = %s"
-        found = list(self.raw(sql, [pk, user.pk]))
-        if not found:
-            raise self.model.DoesNotExist
-        return found[0]
 
 
 class Conversation(models.Model):
@@ -103,7 +54,7 @@ class Conversation(models.Model):
             limit -= 1
         # At least one row, to tell whether there is any: every turn has a question, and
         # questions are never empty, so no rows means no earlier turn.
-        rows = Message.objects.history(self.pk, max(limit, 1), before_id=before_id)
+        rows = list(Message.objects.history(self.pk, before_id=before_id)[: max(limit, 1)])
         for role, content in rows[: max(limit, 0)]:
             # The newest message always goes, whatever its length.
             if picked and len(content) > budget:
@@ -115,16 +66,16 @@ class Conversation(models.Model):
             picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
         return picked, not rows
 
-    @transaction.atomic
-    def begin_turn(self, content):
+    def add_turn(self, content):
         """
-        Save the user's message and an empty assistant message to stream into, before any
-        upstream call, so that nothing the person typed is lost whatever happens next.
+        Save the person's question and an empty answer to stream into, before any upstream
+        call, so that nothing the person typed is lost whatever happens next. Call it in a
+        transaction.
         """
         now = timezone.now()
         question = Message(conversation=self, role=Message.Role.USER, content=content, created_at=now)
-        answer = self._new_answer(now)
-        if connections[self._state.db or "default"].features.can_return_rows_from_bulk_insert:
+        answer = self.new_answer(now)
+        if connections[Message.objects.db].features.can_return_rows_from_bulk_insert:
             # One INSERT for both (MySQL cannot return their ids from it; MariaDB can).
             Message.objects.bulk_create([question, answer])
         else:
@@ -133,102 +84,119 @@ class Conversation(models.Model):
         if not self.title:
             self.title = Truncator(" ".join(content.split())).chars(60)
         self.updated_at = now
-        # save(update_fields=...) without the ORM's query building, on every chat turn.
-        Conversation.objects.update_each(("title", "updated_at"), [(self.title, now, self.pk)])
+        Conversation.objects.filter(pk=self.pk).update(title=self.title, updated_at=now)
         return question, answer
 
-    @transaction.atomic
-    def regenerate(self, answer):
-        """Replace the last answer with a new, empty one to the same question."""
-        answer.delete()
-        self.touch()
-        return self.begin_answer()
-
-    @transaction.atomic
-    def edit(self, question, content):
-        """Change an earlier question: everything after it goes, and a new answer starts."""
-        question.content = content
-        question.save(update_fields=["content", "updated_at"])
-        self.messages.filter(id__gt=question.pk).delete()
-        self.touch()
-        return self.begin_answer()
-
-    def touch(self):
-        self.updated_at = timezone.now()
-        self.save(update_fields=["updated_at"])
-
-    def begin_answer(self):
-        answer = self._new_answer(timezone.now())
-        answer.save()
-        return answer
-
-    def _new_answer(self, now):
+    def new_answer(self, now=None):
+        """An empty answer of this conversation's model, not saved yet."""
         return Message(
             conversation=self,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model=self.model,
-            created_at=now,
+            created_at=now or timezone.now(),
         )
 
+    def touch(self):
+        self.updated_at = timezone.now()
+        self.save(update_fields=["updated_at"])
 
-class MessageQuerySet(RowUpdates):
-    def for_user(self, user):
-        return self.filter(conversation__owner=user)
+    def as_json(self):
+        return {
+            "id": self.pk,
+            "title": self.title,
+            "model": self.model,
+            "system_prompt": self.system_prompt,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+class MessageQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        return self.filter(conversation__owner_id=user_id)
+
+    def live(self):
+        """Answers still being generated, or being stopped."""
+        return self.filter(status__in=Message.LIVE_STATUSES)
 
     def abandoned(self):
         """
-        Answers still marked streaming whose generating process stopped refreshing them
-        (it was killed): they will never finish.
+        Live answers whose generating process stopped refreshing them (it was killed): they
+        will never finish.
         """
         silent_for = timedelta(seconds=settings.CHAT_ABANDONED_SECONDS)
-        return self.filter(status=Message.Status.STREAMING, updated_at__lt=timezone.now() - silent_for)
+        return self.live().filter(updated_at__lt=timezone.now() - silent_for)
 
-    def mark_abandoned_interrupted(self):
+    def mark_abandoned(self):
         """
-        Mark the abandoned answers among these interrupted; returns how many there were.
-        It looks before it writes: this runs whenever a page or a stream finds an answer
-        streaming, and on MySQL/MariaDB an UPDATE that finds its rows by status locks them in
-        the other order than the generating process's saves (see update_each), so the two
-        can deadlock. Answers really abandoned are rare, and no process saves them any more.
+        Mark the abandoned answers among these as ended: interrupted, or stopped when a stop
+        had been asked for. Returns how many there were. It looks before it writes: this runs
+        whenever a page or a stream finds an answer live, and on MySQL/MariaDB an UPDATE that
+        finds its rows by status locks them in the other order than the generating process's
+        saves (see update_each), so the two can deadlock. Answers really abandoned are rare,
+        and no process saves them any more.
         """
         abandoned = self.abandoned()
         if not abandoned.exists():
             return 0
-        return abandoned.update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+        now = timezone.now()
+        stopped = abandoned.filter(status=Message.Status.STOPPING).update(status=Message.Status.STOPPED, updated_at=now)
+        return stopped + abandoned.update(status=Message.Status.INTERRUPTED, updated_at=now)
 
-    def history(self, conversation_id, limit, *, before_id=None):
+    def history(self, conversation_id, *, before_id=None):
         """
-        (role, content) of the `limit` newest messages of a conversation that may go back
-        upstream (questions, and answers that completed or were stopped, never empty ones),
-        newest first. Written in SQL, as it runs for every chat turn: built by the ORM, this
-        query took ten times the CPU the database takes to run it.
+        (role, content) of the messages of a conversation that may go back upstream, newest
+        first: questions (which are always complete), and answers that completed or were
+        stopped, never empty ones.
         """
+        rows = self.filter(conversation_id=conversation_id, status__in=Message.HISTORY_STATUSES).exclude(content="")
+        if before_id is not None:
+            rows = rows.filter(id__lt=before_id)
+        return rows.order_by("-id").values_list("role", "content")
+
+    def update_each(self, fields, rows, *, status=None):
+        """
+        Update one message per row of `rows` (the values of `fields`, then the message's pk),
+        all with one statement that the database driver runs for each row (executemany): the
+        answers a process finishes or saves together cost one prepared UPDATE, not one ORM
+        query each. With `status`, only the rows that still have that status change.
+        """
+        if not rows:
+            return
         connection = connections[self.db]
         quote = connection.ops.quote_name
-        statuses = ", ".join(["%s"] * len(HISTORY_STATUSES))
-        sql = (
-            f"SELECT {quote('role')}, {quote('content')} FROM {quote(self.model._meta.db_table)}"
-            f" WHERE {quote('conversation_id')} = %s AND {quote('content')} <> %s"
-            f" AND ({quote('role')} = %s OR ({quote('role')} = %s AND {quote('status')} IN ({statuses})))"
-        )
-        params = [conversation_id, "", Message.Role.USER.value, Message.Role.ASSISTANT.value]
-        params += [status.value for status in HISTORY_STATUSES]
-        if before_id is not None:
-            sql += f" AND {quote('id')} < %s"
-            params.append(before_id)
-        sql += f" ORDER BY {quote('id')} DESC LIMIT %s"
-        params.append(limit)
+        model_fields = [self.model._meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+        table = quote(self.model._meta.db_table)
+        if connection.vendor == "mysql":
+            # InnoDB locks the index entries an UPDATE finds its rows through. Given the
+            # status as well, MySQL/MariaDB may find the row through the (status, updated_at)
+            # index and lock that entry before the row, where a write by primary key locks
+            # the row first: two writes of one answer, each holding what the other waits
+            # for, deadlock. Through the primary key, every write locks the row first.
+            table += " FORCE INDEX (PRIMARY)"
+        sql = f"UPDATE {table} SET {assignments} WHERE {quote('id')} = %s"
+        if status is not None:
+            sql += f" AND {quote('status')} = %s"
+        params = [
+            [field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=False)]
+            + [row[-1]]
+            + ([str(status)] if status is not None else [])
+            for row in rows
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+            cursor.executemany(sql, params)
 
     def as_json(self):
         """
         [message.as_json() for message in self], built from plain rows: without a model
         instance per message, a conversation of 2,000 messages opens in half the time.
         """
-        return [_message_json(*row) for row in self.values_list(*_JSON_FIELDS)]
+        return [
+            Message.json_of(dict(zip(Message.JSON_FIELDS, row, strict=True)))
+            for row in self.values_list(*Message.JSON_FIELDS)
+        ]
 
 
 class Message(models.Model):
@@ -239,6 +207,9 @@ class Message(models.Model):
 
     class Status(models.TextChoices):
         STREAMING = "streaming", _("Streaming")
+        # A stop was asked for through another server process, which has yet to notice,
+        # close the upstream request and save the last of the text.
+        STOPPING = "stopping", _("Stopping")
         COMPLETE = "complete", _("Complete")
         STOPPED = "stopped", _("Stopped")
         ERROR = "error", _("Error")
@@ -270,6 +241,25 @@ class Message(models.Model):
 
     objects = MessageQuerySet.as_manager()
 
+    # How an answer came out: what its generation writes, and what the API and the end of its
+    # stream tell (docs/api.md).
+    OUTCOME_FIELDS = (
+        "content",
+        "reasoning",
+        "status",
+        "finish_reason",
+        "prompt_tokens",
+        "completion_tokens",
+        "error",
+        "first_token_ms",
+        "duration_ms",
+    )
+    JSON_FIELDS = ("id", "role", "model", "created_at", *OUTCOME_FIELDS)
+    # Answers being generated: their text grows, and a stream of them follows it.
+    LIVE_STATUSES = (Status.STREAMING, Status.STOPPING)
+    # Answers worth sending back upstream as history.
+    HISTORY_STATUSES = (Status.COMPLETE, Status.STOPPED)
+
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
@@ -284,61 +274,29 @@ class Message(models.Model):
         return Truncator(self.content).chars(60) or f"{self.get_role_display()} #{self.pk}"
 
     @property
-    def is_finished(self):
-        return self.status != self.Status.STREAMING
+    def is_live(self):
+        return self.status in self.LIVE_STATUSES
+
+    def outcome(self):
+        return {name: getattr(self, name) for name in self.OUTCOME_FIELDS}
 
     def as_json(self):
-        return _message_json(*(getattr(self, name) for name in _JSON_FIELDS))
+        return self.json_of({name: getattr(self, name) for name in self.JSON_FIELDS})
 
-
-_JSON_FIELDS = (
-    "pk",
-    "role",
-    "content",
-    "reasoning",
-    "status",
-    "model",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "error",
-    "first_token_ms",
-    "duration_ms",
-    "created_at",
-)
-
-
-def _message_json(
-    pk,
-    role,
-    content,
-    reasoning,
-    status,
-    model,
-    finish_reason,
-    prompt_tokens,
-    completion_tokens,
-    error,
-    first_token_ms,
-    duration_ms,
-    created_at,
-):
-    """A message as the API shows it (docs/api.md)."""
-    return {
-        "id": pk,
-        "role": role,
-        "content": content,
-        "reasoning": reasoning,
-        "status": status,
-        "model": model,
-        "finish_reason": finish_reason,
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-        "error": error,
-        "first_token_ms": first_token_ms,
-        "duration_ms": duration_ms,
-        "created_at": created_at.isoformat(),
-    }
-
-
-# Answers worth sending back upstream as history.
-HISTORY_STATUSES = [Message.Status.COMPLETE, Message.Status.STOPPED]
+    @staticmethod
+    def json_of(values):
+        """A message as the API shows it (docs/api.md), from the values of JSON_FIELDS."""
+        return {
+            "id": values["id"],
+            "role": values["role"],
+            "content": values["content"],
+            "reasoning": values["reasoning"],
+            "status": values["status"],
+            "model": values["model"],
+            "finish_reason": values["finish_reason"],
+            "usage": {"prompt_tokens": values["prompt_tokens"], "completion_tokens": values["completion_tokens"]},
+            "error": values["error"],
+            "first_token_ms": values["first_token_ms"],
+            "duration_ms": values["duration_ms"],
+            "created_at": values["created_at"].isoformat(),
+        }

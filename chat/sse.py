@@ -1,12 +1,12 @@
 """
-Server-Sent Events framing: the bytes the browser (or a script) reads.
-
-A delta's id is the length of the answer's content and reasoning after it ("<content>-
-<reasoning>"), so a client that reconnects with `Last-Event-ID` resumes exactly where it left
-off, whichever process serves it: the saved text is always a prefix of the final text.
+Server-Sent Events: the bytes the browser (or a script) reads, and the reading of them back
+(by `manage.py doctor` and the tests), as they arrive.
 """
 
 import json
+import time
+import zlib
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
 from django.http import StreamingHttpResponse
@@ -29,25 +29,82 @@ def delta(kind, text, *, id):
     return f'event: delta\nid: {id}\ndata: {{"{kind}":{encode_basestring(text)}}}\n\n'.encode()
 
 
-def delta_id(content_length, reasoning_length):
-    return f"{content_length}-{reasoning_length}"
+class EventStreamResponse(StreamingHttpResponse):
+    """
+    A StreamingHttpResponse of events, whose async iterator yields bytes already: iterated
+    as it is, without the generator that turns each piece into bytes (for every token of
+    every answer).
+    """
 
+    def __init__(self, stream):
+        super().__init__(stream, content_type="text/event-stream; charset=utf-8")
+        self.events = stream
 
-def parse_delta_id(value):
-    """(content_length, reasoning_length) from a Last-Event-ID; (0, 0) when absent or bad."""
-    try:
-        content, reasoning = (int(part) for part in (value or "").split("-"))
-    except ValueError:
-        return 0, 0
-    return max(content, 0), max(reasoning, 0)
+    def __aiter__(self):
+        return aiter(self.events)
 
 
 def response(stream):
-    """A StreamingHttpResponse of the events (bytes) that the async generator `stream` yields."""
-    resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
-    # chat.handler sends these bytes as they come, as long as nothing replaced the stream.
-    resp.events = stream
+    """A response of the events (bytes) that the async iterator `stream` yields."""
+    resp = EventStreamResponse(stream)
     resp["Cache-Control"] = "no-cache"
     # nginx (and BaoTa's proxy, which is nginx) would otherwise buffer the whole answer.
     resp["X-Accel-Buffering"] = "no"
     return resp
+
+
+@dataclass
+class Event:
+    name: str
+    data: object
+    id: str = None
+    # time.monotonic() when its last byte arrived.
+    at: float = 0.0
+
+
+@dataclass
+class Reader:
+    """
+    Reads an event stream as it arrives, as a browser does: feed() takes the bytes of each
+    read (gzip or deflate compressed, when a proxy compressed the stream) and returns the
+    events they complete, with their data decoded from JSON and the time they arrived. The
+    heartbeats' arrival times are kept in `comments`.
+    """
+
+    content_encoding: str = ""
+    comments: list = field(default_factory=list)
+    _buffer: bytes = b""
+    _decoder: object = None
+
+    def __post_init__(self):
+        encoding = (self.content_encoding or "").lower()
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(wbits=31)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding not in ("", "identity"):
+            raise ValueError(f"cannot decode a stream encoded as {encoding!r}")
+
+    def feed(self, data, *, at=None):
+        at = time.monotonic() if at is None else at
+        self._buffer += self._decoder.decompress(data) if self._decoder else data
+        self._buffer = self._buffer.replace(b"\r\n", b"\n")
+        events = []
+        while b"\n\n" in self._buffer:
+            block, self._buffer = self._buffer.split(b"\n\n", 1)
+            name, data_lines, event_id = "message", [], None
+            for line in block.decode("utf-8", "replace").split("\n"):
+                if line.startswith(":"):
+                    self.comments.append(at)
+                    continue
+                key, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if key == "event":
+                    name = value
+                elif key == "data":
+                    data_lines.append(value)
+                elif key == "id":
+                    event_id = value
+            if data_lines:
+                events.append(Event(name, json.loads("\n".join(data_lines)), event_id, at))
+        return events

@@ -1,5 +1,5 @@
 """
-Conversation titles asked of the model in a short separate call, while the first answer
+Conversation titles asked of the model in a short separate request, while the first answer
 streams. When that fails, or the model gives only reasoning, the title stays the first words
 of the first message.
 """
@@ -27,13 +27,11 @@ def clean(text):
 
 
 async def ask(provider, model, message):
-    client = upstream.client_for(provider)
-    completion = await client.chat.completions.create(
+    reply = await upstream.complete(
+        provider,
         model=model,
         messages=[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": message[:2000]}],
         max_tokens=60,
-        stream=False,
         timeout=30,
     )
-    choices = completion.choices or []
-    return clean(choices[0].message.content if choices else "")
+    return clean(reply)

@@ -115,8 +115,8 @@ def index(request):
 
 @login_required
 @content_security_policy
-def conversation(request, chat_id):
-    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=chat_id)
+def conversation(request, conversation_id):
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user.pk), pk=conversation_id)
     return render(
         request, "chat/chat.html", {"config": _page_config(request, conversation), "conversation": conversation}
     )

@@ -1,35 +1,30 @@
 """
 ASGI entry point: `gunicorn -c gunicorn.conf.py` (uvicorn workers) serves this.
 
-Django does not speak the ASGI lifespan protocol, so a thin wrapper answers it: at start-up it
-marks answers left half-written by a killed process as interrupted, and on shutdown it lets the
-answers still being generated in this process finish (or saves them as far as they got).
+Django's application, wrapped by the runtime (runtime/README.md): request threads lent from a
+pool, the database threads, and the lifespan protocol with the product's hooks: at start-up,
+answers left half-written by a killed process are marked interrupted; at SIGTERM the answers
+in flight get CHAT_DRAIN_SECONDS to finish (or are saved as far as they got).
 """
 
 import gc
 import os
 
-import django
-from django.conf import settings
+from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
-# get_asgi_application(), with Django's middleware run on the event loop (chat.async_middleware)
-# and the request threads reused (chat.handler).
-django.setup(set_prefix=False)
-from chat.async_middleware import on_event_loop  # noqa: E402  (needs the app registry)
-from chat.handler import ASGIHandler, tidy_threads_when_lent  # noqa: E402
-from chat.lifespan import LifespanMiddleware  # noqa: E402
+django_application = get_asgi_application()
 
-_middleware = settings.MIDDLEWARE
-settings.MIDDLEWARE = on_event_loop(_middleware)
-try:
-    django_application = ASGIHandler()
-finally:
-    settings.MIDDLEWARE = _middleware
+from chat import relay, upstream  # noqa: E402  (needs the app registry)
+from runtime.asgi import Application  # noqa: E402
 
-tidy_threads_when_lent()
-application = LifespanMiddleware(django_application)
+application = Application(
+    django_application,
+    on_startup=[relay.on_startup],
+    on_stop_signal=[relay.on_stop_signal],
+    on_shutdown=[relay.on_shutdown, upstream.close_clients],
+)
 
 # What start-up made (Django, the URL patterns, the templates, the SDK) lives as long as the
 # process: the garbage collector need not look at it again. A streaming server makes many

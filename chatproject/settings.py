@@ -48,7 +48,10 @@ INSTALLED_APPS = [
     "chat",
 ]
 
-# Under ASGI, chatproject/asgi.py runs these on the event loop (chat.async_middleware).
+# Django's stock middleware is synchronous (WhiteNoise's only so). The last one here is sync-only
+# too, so Django runs the whole chain as one synchronous pass in the request's thread, with one
+# thread hop in and one to the async views, instead of a hop for every hook of every middleware
+# (chat/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -102,8 +105,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     if env.bool("DATABASE_POOL", default=True):
-        # Django's backend with a pool of open connections (chat/sqlite3/base.py).
-        _db["ENGINE"] = "chat.sqlite3"
+        # Django's backend with a pool of open connections (runtime/sqlite3/base.py).
+        _db["ENGINE"] = "runtime.sqlite3"
         _db["OPTIONS"]["pool"] = {"max_size": env.int("DATABASE_POOL_MAX", default=8)}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     if env.bool("DATABASE_POOL", default=True):
@@ -123,7 +126,7 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).update({"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"})
     _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
 
-# Threads per process that run the database work of requests and answers (chat/database.py).
+# Threads per process that run the database work of requests and answers (runtime/database.py).
 # 0: one on SQLite, which lets one writer in at a time; ten on PostgreSQL and MySQL.
 try:
     DATABASE_THREADS = max(int(env.str("DATABASE_THREADS", default="") or 0), 0)
@@ -176,8 +179,6 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
-# Django's database sessions, read with less CPU (chat/sessions.py).
-SESSION_ENGINE = "chat.sessions"
 X_FRAME_OPTIONS = "DENY"
 # Checks an operator has decided about, e.g. security.W021 (HSTS preload list, a separate and
 # hard-to-undo commitment), so that `check --deploy` stays clean for the rest.

@@ -91,8 +91,9 @@ class ThreadedUvicorn:
             time.sleep(0.01)
         # The start-up's second look for abandoned answers (chat/lifespan.py) would come half
         # a minute later, in whatever test runs then and against its database: not here.
-        if watcher := self.application._watcher:
-            self.loop.call_soon_threadsafe(watcher.cancel)
+        from chat import relay
+
+        self.loop.call_soon_threadsafe(relay.stop_watching)
         return self
 
     def stop(self):
@@ -114,12 +115,12 @@ def asgi_server(django_db_setup, django_db_blocker):
 
 def wait_until_idle(timeout=10):
     """Wait for every answer generated in this process to be finished and saved."""
-    from chat.relay import relay
+    from chat.relay import generator
 
     deadline = time.monotonic() + timeout
-    while relay.answers and time.monotonic() < deadline:
+    while generator.answers and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not relay.answers, "answers still generating"
+    assert not generator.answers, "answers still generating"
 
 
 @pytest.fixture
@@ -133,9 +134,9 @@ def live(asgi_server, transactional_db, upstream):
     # Answers of this test must not write into the next test's database.
     for script in upstream.scripts:
         script.release.set()
-    from chat.relay import relay
+    from chat.relay import generator
 
-    for answer in list(relay.answers.values()):
+    for answer in list(generator.answers.values()):
         asgi_server.loop.call_soon_threadsafe(answer.stop)
     wait_until_idle()
 

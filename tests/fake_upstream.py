@@ -14,6 +14,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class Script:
     fault: str = None
     fault_after: int = 0
     usage: bool = True
+    # Send the stream gzip-compressed (Content-Encoding: gzip), each piece flushed as it goes.
+    gzip: bool = False
     # Hold the stream before sending token number `hold_at` until `release` is set.
     hold_at: int = None
     release: threading.Event = field(default_factory=threading.Event)
@@ -206,8 +209,10 @@ class FakeUpstream:
     async def _stream(self, reader, writer, data, script, record):
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
+            + (b"Content-Encoding: gzip\r\n" if script.gzip else b"")
+            + b"Transfer-Encoding: chunked\r\n\r\n"
         )
+        compressor = zlib.compressobj(wbits=31) if script.gzip else None
         gone = asyncio.Event()
 
         async def watch():
@@ -230,6 +235,8 @@ class FakeUpstream:
         async def send(raw):
             if gone.is_set():
                 raise ConnectionError
+            if compressor:
+                raw = compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
             writer.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
             await writer.drain()
 
@@ -267,6 +274,9 @@ class FakeUpstream:
                 usage = {"prompt_tokens": 11, "completion_tokens": record.sent, "total_tokens": 11 + record.sent}
                 await send(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
             await send(b"data: [DONE]\n\n")
+            if compressor:
+                tail = compressor.flush()
+                writer.write(f"{len(tail):x}\r\n".encode() + tail + b"\r\n")
             writer.write(b"0\r\n\r\n")
             await writer.drain()
             record.finished = True

@@ -21,7 +21,7 @@ STORAGES = {
 }
 # Servers started by the tests in other processes must see the test database, so SQLite's is a
 # file, not the default in-memory one. TEST_DB_SUFFIX keeps parallel runs apart.
-if DATABASES["default"]["ENGINE"] in ("django.db.backends.sqlite3", "chat.sqlite3"):
+if DATABASES["default"]["ENGINE"] in ("django.db.backends.sqlite3", "runtime.sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db{os.environ.get('TEST_DB_SUFFIX', '')}.sqlite3")}
 # Static files straight from the source folders, as in development: no collectstatic needed.
 WHITENOISE_USE_FINDERS = True

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from chat import relay as relay_module
 from chat.models import Conversation, Message
+from chat.relay import store
 from tests.fake_upstream import Script
 from tests.live import read_text
 
@@ -88,7 +88,8 @@ def test_writes_of_one_answer_from_several_processes_never_deadlock(owner):
     picked as the victim failed: a follower's stream was cut, a stop answered 500.
     """
     chat = Conversation.objects.create(owner=owner, model="fake-model")
-    answer = chat.begin_answer()
+    answer = chat.new_answer()
+    answer.save()
     failures = []
 
     def repeat(work):
@@ -101,25 +102,27 @@ def test_writes_of_one_answer_from_several_processes_never_deadlock(owner):
             connection.close()
 
     def generate(round):
-        relay_module._save_progress.__wrapped__([(answer.pk, f"t{round}", "")], [])
-        relay_module._save_progress.__wrapped__([], [answer.pk])  # alive, without new text
-        final = {"content": f"t{round}.", "status": "complete", "first_token_ms": 1, "duration_ms": 2}
-        relay_module._save_finals.__wrapped__([(final, answer.pk)])
+        store.save_progress.__wrapped__([(answer.pk, f"t{round}", "")], [])
+        store.save_progress.__wrapped__([], [answer.pk])  # alive, without new text
+        final = {name: None for name in Message.OUTCOME_FIELDS}
+        final.update(content=f"t{round}.", reasoning="", finish_reason="", error="", status="complete")
+        final.update(first_token_ms=1, duration_ms=2)
+        store.save_finals.__wrapped__([(final, answer.pk)])
         # And the next turn's answer starts streaming; the same row stands for it.
         Message.objects.filter(pk=answer.pk).update(status="streaming", duration_ms=None)
 
     def stop(round):
         # Now and then: a stopped answer is written by no one.
         if round % 10 == 0:
-            relay_module._mark_stopped.__wrapped__(answer.pk)
+            store.request_stop.__wrapped__(answer.pk)
         else:
             time.sleep(0.002)
 
     def follow(round):
-        relay_module._load.__wrapped__(answer.pk)
+        store.load.__wrapped__(answer.pk)
 
     def show_conversation(round):
-        chat.messages.mark_abandoned_interrupted()
+        chat.messages.mark_abandoned()
 
     works = (generate, stop, follow, show_conversation)
     threads = [threading.Thread(target=repeat, args=(work,)) for work in works]
@@ -209,7 +212,7 @@ def test_mysql_url_gets_utf8mb4_through_pymysql():
 @pytest.mark.parametrize("env", [{"DATABASE_URL": "sqlite:///db.sqlite3"}, {"DATABASE_URL": ""}, {}])
 def test_sqlite_is_the_default_and_uses_wal_and_immediate_transactions(env):
     db = database_settings(**env)
-    assert db["ENGINE"] == "chat.sqlite3"
+    assert db["ENGINE"] == "runtime.sqlite3"
     assert db["OPTIONS"]["pool"] == {"max_size": 8}
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"

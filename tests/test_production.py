@@ -33,14 +33,19 @@ LONG_RANDOM = "a8Vq3-" + "kZp0x7Lw2Rm5Yt9Nb4Hc6Jd1Fg8Ks3Qe" * 2
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, fake_upstream_server, tmp_path_factory):
+def static_root(tmp_path_factory):
+    """What `manage.py collectstatic`, a step of every deployment, makes."""
+    return collect_static(tmp_path_factory.mktemp("production-static"), production_env())
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, fake_upstream_server, static_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("production")
     env = production_env(
         OPENAI_BASE_URL=fake_upstream_server.base_url,
-        STATIC_ROOT=tmp / "static",
+        STATIC_ROOT=static_root,
         WEB_CONCURRENCY=2,
     )
-    collect_static(tmp / "static", env)
     app = Gunicorn(env, tmp / "gunicorn.log").start()
     yield app
     app.stop()
@@ -253,7 +258,7 @@ def test_the_english_and_chinese_guides_document_the_same_production_env():
     )
 
 
-def test_check_deploy_passes_with_the_documented_production_env(tmp_path):
+def test_check_deploy_passes_with_the_documented_production_env(static_root, tmp_path):
     documented = documented_env("deploy.md", "A complete production example:")
     assert documented["DEBUG"] == "false"
     # The one value the guide tells the reader to generate.
@@ -261,6 +266,8 @@ def test_check_deploy_passes_with_the_documented_production_env(tmp_path):
     # Newer Django's checks connect to the database: one that exists here, not the example's.
     assert documented["DATABASE_URL"].startswith("mysql://")
     documented["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
+    # The guide's next step, collectstatic (check --deploy fails without it: chat.E004).
+    documented["STATIC_ROOT"] = str(static_root)
     env = {k: v for k, v in production_env().items() if k not in ("DATABASE_URL", "ALLOWED_HOSTS")}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -309,9 +316,11 @@ def test_a_copy_of_env_example_starts_as_it_is_and_with_production_values(tmp_pa
     assert result.stdout.split() == ["False", "['gpt-4o-mini']", "gpt-4o-mini", str(tmp_path)]
 
 
-def test_the_documented_secret_key_placeholder_fails_check_deploy(tmp_path):
+def test_the_documented_secret_key_placeholder_fails_check_deploy(static_root, tmp_path):
     """The guide's placeholder is caught: check --deploy insists on a long random key."""
-    env = production_env(SECRET_KEY="replace-with-a-long-random-string", DATABASE_URL=f"sqlite:///{tmp_path}/db")
+    env = production_env(
+        SECRET_KEY="replace-with-a-long-random-string", DATABASE_URL=f"sqlite:///{tmp_path}/db", STATIC_ROOT=static_root
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR,

@@ -1,4 +1,4 @@
-"""Answers saved together: the batched writes of the relay (chat/relay.py, chat/models.py)."""
+"""Answers saved together: the batched writes of the relay (chat/relay/store.py, chat/models.py)."""
 
 import asyncio
 import time
@@ -7,13 +7,19 @@ from contextlib import contextmanager
 from django.db import OperationalError, connection
 
 from chat.models import Conversation, Message
-from chat.relay import Batches
+from chat.relay.store import Batches
 from tests.test_stop_resume import read_until, text_of
+
+
+def _new_answer(conversation):
+    answer = conversation.new_answer()
+    answer.save()
+    return answer
 
 
 def test_update_each_updates_every_row_with_its_own_values(db, owner):
     conversation = Conversation.objects.create(owner=owner, model="fake-model")
-    answers = [conversation.begin_answer() for _ in range(3)]
+    answers = [_new_answer(conversation) for _ in range(3)]
     Message.objects.update_each(
         ("content", "completion_tokens"), [(f"answer {i}", i, answer.pk) for i, answer in enumerate(answers[:2])]
     )
@@ -26,7 +32,7 @@ def test_update_each_updates_every_row_with_its_own_values(db, owner):
 
 def test_update_each_with_a_status_leaves_the_others_alone(db, owner):
     conversation = Conversation.objects.create(owner=owner, model="fake-model")
-    streaming, stopped = conversation.begin_answer(), conversation.begin_answer()
+    streaming, stopped = _new_answer(conversation), _new_answer(conversation)
     Message.objects.filter(pk=stopped.pk).update(status=Message.Status.STOPPED, content="kept")
     Message.objects.update_each(
         ("content",), [("new", streaming.pk), ("new", stopped.pk)], status=Message.Status.STREAMING

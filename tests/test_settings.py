@@ -28,7 +28,7 @@ def load_settings(**env):
 def test_development_works_with_nothing_set(tmp_path):
     result = load_settings(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True ['demo'] chat.sqlite3"
+    assert result.stdout.strip() == "True ['demo'] runtime.sqlite3"
 
 
 def test_production_refuses_to_start_without_secret_key():

@@ -1,11 +1,11 @@
-"""The SQLite backend's pool of open connections (chat/sqlite3/base.py)."""
+"""The SQLite backend's pool of open connections (runtime/sqlite3/base.py)."""
 
 import threading
 
 import pytest
 from django.db import connection
 
-from chat.sqlite3.base import DatabaseWrapper
+from runtime.sqlite3.base import DatabaseWrapper
 
 
 @pytest.fixture(autouse=True)

@@ -1,23 +1,12 @@
 """Turning the provider's streamed bytes into deltas."""
 
 import asyncio
-import gzip
 import json
+import time
 
-import aiohttp
-import httpx2
 import pytest
-from openai._constants import RAW_RESPONSE_HEADER
 
-from chat.upstream import (
-    Body,
-    Provider,
-    StreamParser,
-    UpstreamError,
-    aiohttp_response_under,
-    client_for,
-    close_clients,
-)
+from chat.upstream import Provider, StreamParser, UpstreamError, close_clients, stream_chat
 from tests.fake_upstream import Script
 
 
@@ -105,111 +94,58 @@ def test_text_before_a_fault_in_the_same_read_is_kept_with_the_error():
     assert failure.value.kind == "malformed"
 
 
-def _read(response):
-    async def read():
-        body = Body(response)
-        chunks = []
-        while chunk := await body.read():
-            chunks.append(chunk)
-        return chunks
-
-    return asyncio.run(read())
-
-
-def test_an_unencoded_body_is_passed_on_as_it_arrived():
-    data = sse(delta("你好"))
-    response = httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=_Chunks([data[:7], data[7:]]))
-    assert _read(response) == [data[:7], data[7:]]
-
-
-def test_a_compressed_body_is_decompressed():
-    data = sse(delta("t0 "), delta("t1 ")) + b"data: [DONE]\n\n"
-    response = httpx2.Response(200, headers={"content-encoding": "gzip"}, stream=_Chunks([gzip.compress(data)]))
-    parser = StreamParser()
-    out = []
-    for chunk in _read(response):
-        out += parser.feed(chunk)
-    assert out == [("content", "t0 "), ("content", "t1 ")] and parser.done
-
-
-class _Chunks(httpx2.AsyncByteStream):
-    def __init__(self, chunks):
-        self.chunks = chunks
-
-    async def __aiter__(self):
-        for chunk in self.chunks:
-            yield chunk
-
-
-async def _stream(upstream, read_timeout):
-    """The SDK's raw streaming response from the fake upstream, its Body, and the client."""
-    client = client_for(Provider(upstream.base_url, "test-key"))
-    response = await client.post(
-        "/chat/completions",
-        cast_to=httpx2.Response,
-        body={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True},
-        options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
-    )
-    return response, Body(response, read_timeout=read_timeout)
-
-
-async def _read_all(response, body):
-    parser = StreamParser()
-    deltas = []
-    try:
-        while data := await body.read():
-            deltas += parser.feed(data)
-        return deltas, parser.done
-    finally:
-        body.close()
-        await response.aclose()
-        await close_clients()
-
-
-def test_over_the_sdks_aiohttp_transport_the_body_is_read_from_aiohttp_itself(upstream):
-    # Body reads aiohttp's buffer under the SDK's response when it can find it; if a new SDK
-    # version moved it, streaming would still work, only slower: this says so.
-    upstream.push(Script(tokens=3, interval=0.05))
+def _ask(upstream, **options):
+    """stream_chat() against the fake upstream: the deltas as they came, and the parser."""
+    provider = Provider(upstream.base_url, "test-key")
 
     async def ask():
-        response, body = await _stream(upstream, read_timeout=5)
-        reader = getattr(body.read, "__self__", None)
-        found = isinstance(reader, aiohttp.StreamReader)
-        # The read timeout is the stall watch's: aiohttp no longer arms a timer per chunk.
-        watched = body.watch is not None and aiohttp_response_under(response).connection.protocol.read_timeout is None
-        return found, watched, *(await _read_all(response, body))
+        parser = StreamParser()
+        batches = []
+        try:
+            async for deltas in stream_chat(
+                provider, parser, model="fake-model", messages=[{"role": "user", "content": "hi"}], **options
+            ):
+                batches.append((deltas, time.monotonic()))
+            return batches, parser
+        finally:
+            await close_clients()
 
-    found, watched, deltas, done = asyncio.run(ask())
-    assert found and watched
-    assert deltas == [("content", "t0 "), ("content", "t1 "), ("content", "t2 ")] and done
+    return asyncio.run(ask())
 
 
-def test_a_stream_slower_than_the_read_timeout_in_all_is_not_a_stall(upstream):
+def test_the_deltas_come_as_the_provider_sends_them(upstream):
+    upstream.push(Script(tokens=3, interval=0.2))
+    batches, parser = _ask(upstream)
+    assert [delta for deltas, _ in batches for delta in deltas] == [("content", f"t{i} ") for i in range(3)]
+    # One read per token, each as it arrived, not the whole body at the end.
+    assert len(batches) == 3 and batches[-1][1] - batches[0][1] >= 0.3
+    assert parser.finish_reason == "stop" and parser.usage["completion_tokens"] == 3
+
+
+def test_a_compressed_stream_is_decompressed(upstream):
+    upstream.push(Script(tokens=3, interval=0.05, gzip=True))
+    batches, parser = _ask(upstream)
+    assert [delta for deltas, _ in batches for delta in deltas] == [("content", f"t{i} ") for i in range(3)]
+    assert parser.done
+
+
+def test_a_stream_slower_than_the_read_timeout_in_all_is_not_a_stall(upstream, settings):
     # Each gap (0.1 s) is under the read timeout (0.3 s), the whole stream (1.2 s) is not.
+    settings.OPENAI_READ_TIMEOUT = 0.3
     upstream.push(Script(tokens=12, interval=0.1))
-
-    async def ask():
-        return await _read_all(*await _stream(upstream, read_timeout=0.3))
-
-    deltas, done = asyncio.run(ask())
-    assert len(deltas) == 12 and done
+    batches, parser = _ask(upstream)
+    assert sum(len(deltas) for deltas, _ in batches) == 12 and parser.done
 
 
-def test_a_body_silent_for_the_read_timeout_fails_as_aiohttps_timeout_and_is_not_reused(upstream):
+def test_a_provider_silent_for_the_read_timeout_is_a_timeout_and_its_connection_closed(upstream, settings):
+    settings.OPENAI_READ_TIMEOUT = 0.3
     upstream.push(Script(tokens=5, fault="stall", fault_after=2))
-
-    async def ask():
-        response, body = await _stream(upstream, read_timeout=0.3)
-        connection = aiohttp_response_under(response).connection
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(aiohttp.SocketTimeoutError):
-            await asyncio.wait_for(_read_all(response, body), 5)
-        return asyncio.get_running_loop().time() - started, connection.protocol
-
-    waited, protocol = asyncio.run(ask())
-    assert 0.3 <= waited < 1.0
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as failure:
+        _ask(upstream)
+    assert failure.value.kind == "timeout"
+    assert 0.3 <= time.monotonic() - started < 1.5
     # Closed rather than handed back to the pool mid-stream.
-    assert protocol is None or protocol.should_close
     assert upstream.wait_for(lambda: upstream.chat_requests[0].disconnected_at)
 
 

@@ -3,7 +3,7 @@ Django's SQLite backend with a pool of open connections, as Django's PostgreSQL 
 with psycopg's pool: OPTIONS["pool"] = {"max_size": N} (settings: DATABASE_POOL,
 DATABASE_POOL_MAX).
 
-Under ASGI every request and every background save runs in a thread of its own, and Django
+Under ASGI every request and every database unit runs in a thread of Django's choosing, and Django
 opens a new SQLite connection for each one and closes it afterwards (CONN_MAX_AGE = 0, as
 Django advises there). Opening is the expensive part: the file is opened, the WAL mode and
 the pragmas are set and Django registers its thirty-odd SQL functions, several times per

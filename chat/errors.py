@@ -1,0 +1,30 @@
+"""
+What the product refuses, and why, in words for the person: raised by the domain (chat.turns,
+chat.conversations) and turned into an HTTP status in one place (chat.api).
+"""
+
+from django.utils.translation import gettext as _
+
+
+class ChatError(Exception):
+    """A request the product refuses; `message` is for the person, in their language."""
+
+    def __init__(self, message, *, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Invalid(ChatError):
+    """Bad input: a value the API does not accept."""
+
+
+class NotFound(ChatError):
+    """No such conversation or message, or not the person's."""
+
+    def __init__(self, message=None):
+        super().__init__(message or _("Not found."))
+
+
+class Conflict(ChatError):
+    """Not now: the conversation's state does not allow it (an answer is still being generated)."""

@@ -1,0 +1,25 @@
+"""
+The OpenAI-compatible provider: the requests (client), the turning of streamed bytes into
+deltas (parser), and what can go wrong, in words for people and for the log (errors).
+"""
+
+from chat.upstream.client import DEMO_MODEL, Provider, client_for, close_clients, complete, demo_api_key, stream_chat
+from chat.upstream.errors import MESSAGES, UpstreamError, public_error, public_message, redact, retry_after
+from chat.upstream.parser import StreamParser
+
+__all__ = [
+    "DEMO_MODEL",
+    "MESSAGES",
+    "Provider",
+    "StreamParser",
+    "UpstreamError",
+    "client_for",
+    "close_clients",
+    "complete",
+    "demo_api_key",
+    "public_error",
+    "public_message",
+    "redact",
+    "retry_after",
+    "stream_chat",
+]

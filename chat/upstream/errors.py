@@ -1,0 +1,155 @@
+"""
+What can go wrong at the provider, said twice: in words for the person (in their language,
+never a traceback, never the API key) and in detail for the server log (in English).
+"""
+
+import asyncio
+import email.utils
+import math
+import socket
+import ssl
+from datetime import UTC, datetime
+
+import aiohttp
+import httpx2
+import openai
+from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
+
+
+class UpstreamError(Exception):
+    """A failure of the provider, with its public message and the detail for the log."""
+
+    def __init__(self, public_message, *, detail="", kind="provider"):
+        super().__init__(public_message)
+        self.public_message = redact(public_message)
+        self.detail = redact(detail or public_message)
+        self.kind = kind
+        # Deltas that arrived together with the fault, not yet passed on.
+        self.deltas = []
+
+    @classmethod
+    def of(cls, kind, *, detail="", **values):
+        """The error of `kind`, told in the current language (the answer's task runs in the
+        language of the person who asked) and logged in English."""
+        return cls(public_message(kind, **values), detail=detail or MESSAGES[kind].format(**values), kind=kind)
+
+
+def public_message(kind, **values):
+    """The message of `kind` (a key of MESSAGES) in the current language."""
+    return gettext(MESSAGES[kind]).format(**values)
+
+
+# What the person is shown, in English here and translated when shown (locale/).
+MESSAGES = {
+    "dns": gettext_noop("Could not find the model provider's server (the name in OPENAI_BASE_URL does not resolve)."),
+    "connect": gettext_noop("Could not reach the model provider. Check OPENAI_BASE_URL and the server's network."),
+    "tls": gettext_noop(
+        "Could not set up a secure connection to the model provider (TLS certificate or proxy problem)."
+    ),
+    "timeout": gettext_noop("The model provider did not answer within {seconds:g} seconds."),
+    "stalled": gettext_noop("The model provider stopped sending the answer for {seconds:g} seconds."),
+    "broken": gettext_noop("The connection to the model provider broke off during the answer."),
+    "truncated": gettext_noop("The answer ended before the model provider finished it."),
+    "malformed": gettext_noop("The model provider sent data that could not be read."),
+    "provider": gettext_noop("The model provider reported an error."),
+    "provider said": gettext_noop("The model provider reported an error ({message})."),
+    "retry": gettext_noop("Try again in {seconds} seconds."),
+    401: gettext_noop("The model provider rejected the API key (HTTP 401)."),
+    403: gettext_noop("The model provider refused access to this model (HTTP 403)."),
+    404: gettext_noop(
+        "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL."
+    ),
+    429: gettext_noop("The model provider is rate limiting requests (HTTP 429)."),
+    "status": gettext_noop("The model provider answered with an error (HTTP {status})."),
+}
+
+
+def redact(text):
+    """`text` without the API key, should a provider or a library have echoed it."""
+    key = settings.OPENAI_API_KEY
+    if key and len(key) >= 8 and key in text:
+        text = text.replace(key, "[API key]")
+    return text
+
+
+def provider_error_message(error):
+    """The public message for an `{"error": ...}` the provider sent inside its stream."""
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    if not message:
+        return public_message("provider")
+    return public_message("provider said", message=str(message)[:200])
+
+
+def _chain(exc):
+    """`exc` and the exceptions it was raised from, outermost first."""
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _describe(chain):
+    return " <- ".join(f"{type(e).__name__}: {e}" for e in chain)
+
+
+def _status_message(exc, model):
+    status = exc.status_code
+    if status == 404:
+        message = public_message(404, model=model)
+    elif status in MESSAGES:
+        message = public_message(status)
+    else:
+        message = public_message("status", status=status)
+    # The provider's own words help (a context too long, a quota used up, a region refused),
+    # except after a 401, where they tend to quote the key.
+    body = exc.body
+    explanation = body.get("message") if isinstance(body, dict) else None
+    if isinstance(explanation, str) and explanation.strip() and status != 401:
+        message += f" {explanation.strip()[:300]}"
+    if status == 429 and (seconds := retry_after(exc.response.headers)) is not None:
+        message += " " + public_message("retry", seconds=seconds)
+    return message
+
+
+def retry_after(headers):
+    """Whole seconds from a Retry-After (seconds or an HTTP date) or retry-after-ms header."""
+    try:
+        if value := headers.get("retry-after-ms"):
+            return max(math.ceil(float(value) / 1000), 1)
+        if value := headers.get("retry-after"):
+            if value.strip().isdigit():
+                return int(value)
+            when = email.utils.parsedate_to_datetime(value)
+            return max(math.ceil((when - datetime.now(UTC)).total_seconds()), 1)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return None
+
+
+def public_error(exc, *, model=""):
+    """An UpstreamError for any exception raised while calling the provider."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    chain = _chain(exc)
+    detail = _describe(chain)
+
+    def has(*types):
+        return any(isinstance(e, types) for e in chain)
+
+    # The SDK's aiohttp transport maps every connection error, refused or reset, to a
+    # connect timeout; what happened is told by the original exception underneath.
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError(_status_message(exc, model), detail=detail, kind="status")
+    if has(aiohttp.ClientConnectorDNSError, socket.gaierror):
+        return UpstreamError.of("dns", detail=detail)
+    if has(aiohttp.ClientSSLError, ssl.SSLError):
+        return UpstreamError.of("tls", detail=detail)
+    if has(aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, httpx2.ConnectError):
+        return UpstreamError.of("connect", detail=detail)
+    if has(aiohttp.ServerTimeoutError, TimeoutError, httpx2.TimeoutException):
+        return UpstreamError.of("timeout", detail=detail, seconds=settings.OPENAI_READ_TIMEOUT)
+    if has(aiohttp.ClientError, httpx2.HTTPError, OSError, asyncio.IncompleteReadError, openai.APIConnectionError):
+        return UpstreamError.of("broken", detail=detail)
+    return UpstreamError.of("provider", detail=detail)
