@@ -2,8 +2,8 @@
 The framework members the runtime overrides, or whose exact behaviour it relies on, with the
 SHA-256 of their source in the releases it was checked against (runtime/README.md says what
 each is for). tests/test_runtime.py fails when an upgrade changes any of them, so that an
-upgrade of Django or asgiref is a conscious act: read the new source, check that the runtime
-still holds, add its hash here.
+upgrade of Django, asgiref, the openai SDK, httpx2 or aiohttp is a conscious act: read the new
+source, check that the runtime still holds, add its hash here.
 """
 
 import hashlib
@@ -55,6 +55,26 @@ MEMBERS = {
     "asgiref.sync.ThreadSensitiveContext.__aenter__": {
         "b0355bf6b275a7c21e22e80892e0aa84438fc1485469d0e75e333ea955c127f4": "asgiref 3.13.0",
     },
+    # runtime/httpbody.py reads a streamed provider body with aiohttp's readany() under the
+    # SDK's httpx response: httpx's bound stream must keep the transport's stream in _stream,
+    # the SDK's aiohttp transport its aiohttp response in _aiohttp_response (and read nothing
+    # more of it than iter_chunked, which readany() replaces), and aiohttp's read timeout
+    # must be the one property it re-arms on every read.
+    "httpx2._client.BoundAsyncStream.__init__": {
+        "08c3fe8b7b45113829c94654c321a4e9c811c18404185d436beb94583ada87c2": "httpx2 2.16.2",
+    },
+    "openai._vendor.httpx_aiohttp.transport.AiohttpResponseStream": {
+        "63b6d551213f8bcb651110a1d3da5b8d0a056e1adf9045123c71454484ef6906": "openai 3.54.0",
+    },
+    "aiohttp.client_proto.ResponseHandler.read_timeout": {
+        "ee9b63f433bbb18d614720cc6060642f57b0a4c187708746df1cfc9c5d6aed26": "aiohttp 3.14.5",
+    },
+    "aiohttp.client_proto.ResponseHandler._reschedule_timeout": {
+        "100503e958d1a43c1c7297b028d70af47c737930d0cf981ffe7f9ef5f769f7a6": "aiohttp 3.14.5",
+    },
+    "aiohttp.streams.StreamReader.readany": {
+        "766f946ae360b8ead2f675be5da20a949a33399f05f8af2d04a139bce0de4eff": "aiohttp 3.14.5",
+    },
 }
 
 
@@ -71,4 +91,7 @@ def source_hash(path):
         for name in parts[end:]:
             obj = getattr(obj, name)
         break
+    if isinstance(obj, property):
+        # A property's getter and setter, which inspect sees as one block of source.
+        obj = obj.fset or obj.fget
     return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()

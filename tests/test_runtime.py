@@ -137,8 +137,8 @@ def test_a_thread_given_back_keeps_no_database_connection(transactional_db):
 
 def test_the_framework_members_the_runtime_relies_on_are_unchanged():
     """
-    runtime/README.md: an upgrade of Django or asgiref that changes a member the runtime
-    overrides or relies on must be read before it is taken.
+    runtime/README.md: an upgrade of Django, asgiref, the openai SDK, httpx2 or aiohttp that
+    changes a member the runtime overrides or relies on must be read before it is taken.
     """
     changed = []
     for path, known in internals.MEMBERS.items():
