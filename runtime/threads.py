@@ -77,4 +77,14 @@ class RequestThread(Executor):
     def give_back(self):
         if self.executor is not None:
             executor, self.executor = self.executor, None
+            if self.holds_connection:
+                # Normally closed by request_finished; a request that ended otherwise must not
+                # leave its connection in an idle thread. Runs before any later request's work.
+                executor.submit(close_connections)
+                self.holds_connection = False
             self.pool.give_back(executor)
+
+
+def close_connections():
+    for connection in connections.all(initialized_only=True):
+        connection.close()
