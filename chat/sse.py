@@ -29,24 +29,9 @@ def delta(kind, text, *, id):
     return f'event: delta\nid: {id}\ndata: {{"{kind}":{encode_basestring(text)}}}\n\n'.encode()
 
 
-class EventStreamResponse(StreamingHttpResponse):
-    """
-    A StreamingHttpResponse of events, whose async iterator yields bytes already: iterated
-    as it is, without the generator that turns each piece into bytes (for every token of
-    every answer).
-    """
-
-    def __init__(self, stream):
-        super().__init__(stream, content_type="text/event-stream; charset=utf-8")
-        self.events = stream
-
-    def __aiter__(self):
-        return aiter(self.events)
-
-
 def response(stream):
     """A response of the events (bytes) that the async iterator `stream` yields."""
-    resp = EventStreamResponse(stream)
+    resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     resp["Cache-Control"] = "no-cache"
     # nginx (and BaoTa's proxy, which is nginx) would otherwise buffer the whole answer.
     resp["X-Accel-Buffering"] = "no"
