@@ -6,6 +6,7 @@ for development: DEBUG on, a SQLite file database and the built-in demo model. W
 start-up refuses to go on without a real SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -164,6 +165,11 @@ STORAGES = {
 # In development, serve static files from the source folders without collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# WhiteNoise answers with a file iterator, which Django's ASGI handler reads in a thread and
+# says so once per process. Static files are small; every stream of the product is async.
+warnings.filterwarnings(
+    "ignore", "StreamingHttpResponse must consume synchronous iterators", Warning, "django.core.handlers.asgi"
+)
 
 # Security. Behind nginx terminating TLS, set SECURE_PROXY_SSL_HEADER=true so Django trusts
 # X-Forwarded-Proto from it; the secure-cookie and HSTS knobs follow.
