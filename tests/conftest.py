@@ -89,7 +89,7 @@ class ThreadedUvicorn:
             if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
-        # The start-up's second look for abandoned answers (chat/lifespan.py) would come half
+        # The start-up's second look for abandoned answers (chat.relay.on_startup) would come half
         # a minute later, in whatever test runs then and against its database: not here.
         from chat import relay
 
