@@ -50,7 +50,7 @@ def _page_strings():
     """The page script's own words, translated here so the page needs no extra request."""
     return {
         "appName": _("Chat"),
-        "newChat": _("New chat"),
+        "newConversation": _("New chat"),
         "copy": _("Copy"),
         "copied": _("Copied"),
         "copyFailed": _("Could not copy"),
@@ -78,7 +78,7 @@ def _page_strings():
         "offline": _("You are offline."),
         # Translators: {max} is a number of characters.
         "tooLong": _("The message is longer than {max} characters."),
-        "noChats": _("No conversations yet."),
+        "noConversations": _("No conversations yet."),
         "noResults": _("No conversations found."),
         "today": _("Today"),
         "yesterday": _("Yesterday"),

@@ -138,7 +138,7 @@ def test_the_language_switch_comes_back_to_the_open_conversation(make_page, owne
 
 def test_a_page_whose_script_cannot_load_says_so_instead_of_staying_blank(make_page, owner):
     page = make_page(owner)
-    page.route("**/static/chat/chat.js", lambda route: route.abort())
+    page.route("**/static/chat/main.js", lambda route: route.abort())
     page.goto("/")
     message = page.locator("#boot-message")
     expect(message).to_contain_text("the page's script files could not be loaded")

@@ -1,0 +1,143 @@
+// One message in the page: the person's question as text, or an answer rendered from its
+// Markdown (markdown.js) with its thoughts, status line and actions. An answer may grow while
+// its stream comes in; it is redrawn at most once a frame.
+import { iconButton } from "./dom.js";
+import { render as renderMarkdown } from "./markdown.js";
+import { Cursor, isLive } from "./stream.js";
+
+const views = new WeakMap(); // article -> MessageView
+
+// The view of a message's <article>, for the clicks on its buttons.
+export function viewOf(article) {
+  return views.get(article);
+}
+
+export class MessageView {
+  // `message` as the API gives it (docs/api.md), or the start of a new one; `scroll` keeps the
+  // view at the end while an answer grows (scroll.js).
+  constructor(message, { strings, scroll }) {
+    this.strings = strings;
+    this.scroll = scroll;
+    this.role = message.role;
+    this.content = message.content || "";
+    this.reasoning = message.reasoning || "";
+    // An answer's place in its stream, to resume it after.
+    this.cursor = this.role === "assistant" ? new Cursor(message) : null;
+    // The question an answer answers, while the server has yet to give it its id.
+    this.question = null;
+    this.gotTitle = false;
+    this.finished = !isLive(message.status);
+    this.renderPending = false;
+    this.nextRenderAt = 0;
+    this.reasoningTouched = false;
+
+    const t = strings;
+    const article = (this.article = document.createElement("article"));
+    article.className = `message ${this.role}`;
+    views.set(article, this);
+
+    if (this.role === "assistant") {
+      this.reasoningBox = document.createElement("details");
+      this.reasoningBox.className = "reasoning";
+      this.reasoningSummary = document.createElement("summary");
+      this.reasoningText = document.createElement("div");
+      this.reasoningText.className = "reasoning-text";
+      this.reasoningBox.append(this.reasoningSummary, this.reasoningText);
+      this.reasoningBox.addEventListener("toggle", () => {
+        if (this.reasoningBox.dataset.auto !== "1") this.reasoningTouched = true;
+        delete this.reasoningBox.dataset.auto;
+      });
+      article.append(this.reasoningBox);
+    }
+    this.body = document.createElement("div");
+    this.body.className = this.role === "assistant" ? "content markdown" : "content bubble";
+    this.statusLine = document.createElement("p");
+    this.statusLine.className = "status";
+    this.actions = document.createElement("div");
+    this.actions.className = "message-actions";
+    this.copyButton = iconButton("copy", t.copy, "copy");
+    this.actions.append(this.copyButton);
+    if (this.role === "user") this.actions.append(iconButton("edit", t.edit, "edit"));
+    else this.actions.append(iconButton("refresh", t.regenerate, "regenerate"));
+    article.append(this.body, this.statusLine, this.actions);
+
+    this.setId(message.id);
+    this.setStatus(message.status || "complete", message.error);
+    this.render(this.finished);
+  }
+
+  setId(id) {
+    this.id = id || null;
+    this.article.dataset.id = id || "";
+  }
+
+  setStatus(status, error) {
+    const t = this.strings;
+    this.status = status;
+    this.article.dataset.status = status;
+    this.article.setAttribute("aria-busy", isLive(status) ? "true" : "false");
+    const words = { stopped: t.stopped, interrupted: t.interrupted, error: error || t.error };
+    this.statusLine.textContent = words[status] || "";
+    this.statusLine.hidden = !words[status];
+    const retry = status === "error" || status === "interrupted";
+    const button = this.actions.querySelector('[data-action="regenerate"]');
+    if (button) {
+      button.setAttribute("aria-label", retry ? t.retry : t.regenerate);
+      button.title = retry ? t.retry : t.regenerate;
+    }
+  }
+
+  append(delta) {
+    if (delta.content) this.content += delta.content;
+    if (delta.reasoning) this.reasoning += delta.reasoning;
+    this.scheduleRender();
+  }
+
+  setContent(text) {
+    this.content = text;
+    this.render(true);
+  }
+
+  // At most one render per animation frame, and less often when rendering is slow (a very
+  // long answer), so the page stays responsive while tokens pour in.
+  scheduleRender() {
+    if (this.renderPending) return;
+    this.renderPending = true;
+    const run = () => {
+      this.renderPending = false;
+      if (this.finished || !this.article.isConnected) return;
+      const started = performance.now();
+      this.scroll.keeping(() => this.render(false));
+      const took = performance.now() - started;
+      this.nextRenderAt = performance.now() + Math.min(took * 3, 400);
+    };
+    const wait = this.nextRenderAt - performance.now();
+    if (wait > 0) setTimeout(() => requestAnimationFrame(run), wait);
+    else requestAnimationFrame(run);
+  }
+
+  finish() {
+    this.finished = true;
+    this.scroll.keeping(() => this.render(true));
+  }
+
+  render(final) {
+    const t = this.strings;
+    if (this.role === "user") {
+      this.body.textContent = this.content;
+      return;
+    }
+    const thinking = !final && !this.content;
+    // An answer that failed or was stopped before any text has nothing to copy.
+    this.copyButton.hidden = !this.content;
+    this.reasoningBox.hidden = !this.reasoning;
+    this.reasoningSummary.textContent = thinking ? t.thinking : t.reasoning;
+    this.reasoningText.textContent = this.reasoning;
+    // Open while the model thinks, closed once the answer starts, unless the person chose.
+    if (!this.reasoningTouched && this.reasoning && this.reasoningBox.open !== thinking) {
+      this.reasoningBox.dataset.auto = "1";
+      this.reasoningBox.open = thinking;
+    }
+    renderMarkdown(this.body, this.content, { final, strings: t });
+  }
+}

@@ -1,0 +1,48 @@
+// The composer: the message box that grows with its text, Enter to send (not while an input
+// method composes), and the send button that becomes a stop button while an answer streams.
+
+export class Composer {
+  // send(content) resolves false when the message could not be sent (it is given back then);
+  // busy() whether an answer streams; stop() stops it.
+  constructor({ elements, send, busy, stop }) {
+    this.ui = elements;
+    const ui = elements;
+    ui.composer.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const content = ui.prompt.value;
+      if (!content.trim() || busy()) return;
+      ui.prompt.value = "";
+      this.fit();
+      const sent = await send(content);
+      if (!sent && !ui.prompt.value) {
+        ui.prompt.value = content;
+        this.fit();
+      }
+    });
+    ui.prompt.addEventListener("input", () => this.fit());
+    ui.prompt.addEventListener("keydown", (event) => {
+      // Not while an input method composes (Chinese, Japanese…): Enter picks a candidate there.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        ui.composer.requestSubmit();
+      }
+    });
+    ui.stop.addEventListener("click", stop);
+  }
+
+  fit() {
+    const prompt = this.ui.prompt;
+    prompt.style.height = "auto";
+    prompt.style.height = `${Math.min(prompt.scrollHeight, window.innerHeight * 0.4)}px`;
+  }
+
+  focus() {
+    this.ui.prompt.focus();
+  }
+
+  setStreaming(on) {
+    document.body.classList.toggle("streaming", on);
+    this.ui.send.hidden = on;
+    this.ui.stop.hidden = !on;
+  }
+}

@@ -1,0 +1,384 @@
+// The open conversation: its messages, the answer being streamed into it, and what the person
+// does with them (send, stop, regenerate, edit). The other parts of the page it tells what
+// changed through the objects main.js gives it: the sidebar, the settings, the composer.
+import { answerStream, json, request } from "./api.js";
+import { MessageView, viewOf } from "./answer.js";
+import { copyWithFeedback } from "./dom.js";
+import { readEvents } from "./sse.js";
+import { followStream, liveAnswer } from "./stream.js";
+import { format, length } from "./text.js";
+
+// The conversation a page address shows: /c/<id>/, or null for a new one (/).
+export function conversationIdOf(pathname) {
+  const match = /^\/c\/(\d+)\/$/.exec(pathname);
+  return match ? Number(match[1]) : null;
+}
+
+export class ConversationView {
+  constructor({ elements, config, notice, scroll, composer, settings, sidebar }) {
+    this.messages = elements.messages;
+    this.welcome = elements.welcome;
+    this.titleElement = elements.title;
+    this.config = config;
+    this.strings = config.strings;
+    this.notice = notice;
+    this.scroll = scroll;
+    this.composer = composer;
+    this.settings = settings;
+    this.sidebar = sidebar;
+    // The conversation shown (null: a new one, not created until its first message) and, once
+    // loaded, what the server said of it.
+    this.id = config.conversation_id;
+    this.loaded = null;
+    // The answer being streamed into the page: {view, controller, stopRequested}.
+    this.live = null;
+
+    this.messages.addEventListener("click", (event) => this.clicked(event));
+  }
+
+  clicked(event) {
+    const codeCopy = event.target.closest(".code-copy");
+    if (codeCopy) {
+      const code = codeCopy.closest(".code-block").querySelector("pre code, pre");
+      copyWithFeedback(codeCopy, code.textContent.replace(/\n$/, ""), this.strings);
+      return;
+    }
+    const button = event.target.closest("[data-action]");
+    const article = button && button.closest(".message");
+    const view = article && viewOf(article);
+    if (!view) return;
+    if (button.dataset.action === "copy") copyWithFeedback(button, view.content, this.strings);
+    else if (button.dataset.action === "regenerate") this.regenerate(view);
+    else if (button.dataset.action === "edit") this.startEdit(view);
+  }
+
+  get streaming() {
+    return Boolean(this.live);
+  }
+
+  setTitle(title) {
+    const text = title || this.strings.newConversation;
+    this.titleElement.textContent = text;
+    document.title = `${text} · ${this.strings.appName}`;
+  }
+
+  // A conversation's title changed (renamed, or named by the model).
+  titleChanged(id, title) {
+    if (id === this.id) this.setTitle(title);
+  }
+
+  addMessage(message) {
+    const view = new MessageView(message, { strings: this.strings, scroll: this.scroll });
+    this.messages.append(view.article);
+    this.welcome.hidden = true;
+    return view;
+  }
+
+  // Only the last answer can be regenerated; editing and regenerating wait for the stream.
+  refreshActions() {
+    const articles = this.messages.querySelectorAll(".message");
+    articles.forEach((article, index) => article.classList.toggle("last", index === articles.length - 1));
+  }
+
+  // --- Streaming answers ------------------------------------------------------------------
+
+  handleEvent(view, name, data) {
+    if (name === "meta") {
+      if (data.assistant_message_id) view.setId(data.assistant_message_id);
+      if (data.user_message_id && view.question) view.question.setId(data.user_message_id);
+      if (data.title) this.sidebar.update({ id: this.id, title: data.title });
+      if (this.live && this.live.view === view && this.live.stopRequested) this.stop();
+    } else if (name === "delta") {
+      view.append(data);
+    } else if (name === "title") {
+      view.gotTitle = true;
+      this.sidebar.update({ id: this.id, title: data.title });
+    } else if (name === "done") {
+      view.setStatus(data.status || "complete");
+    } else if (name === "error") {
+      view.setStatus("error", data.message);
+    }
+  }
+
+  // Streams an answer into `view`. `open(signal)` makes the request that answers with the
+  // events; stream.js resumes the stream if it breaks before the answer's end. onOpenError:
+  // what to do when that first request fails (nothing was saved then).
+  async runAnswer(view, open, { onOpenError } = {}) {
+    const t = this.strings;
+    const controller = new AbortController();
+    const live = (this.live = { view, controller, stopRequested: false });
+    this.composer.setStreaming(true);
+    this.refreshActions();
+    try {
+      let response;
+      try {
+        response = await open(controller.signal);
+      } catch (error) {
+        if (error.name !== "AbortError" && onOpenError) {
+          onOpenError(error);
+          return;
+        }
+        throw error;
+      }
+      await followStream(response, {
+        cursor: view.cursor,
+        read: readEvents,
+        resume: answerStream,
+        signal: controller.signal,
+        onEvent: (name, data) => this.handleEvent(view, name, data),
+        onRetry: () => this.notice.show(t.reconnecting),
+        onResumed: () => this.notice.clear(),
+      });
+    } catch (error) {
+      if (error.name === "AbortError") return; // the person left this conversation; it goes on
+      if (error.status === -1) {
+        view.setStatus("error", t.connectionLost);
+        this.notice.show(t.connectionLost);
+      } else {
+        view.setStatus("error", this.notice.describe(error));
+      }
+    } finally {
+      if (this.live === live) {
+        this.live = null;
+        this.composer.setStreaming(false);
+        view.finish();
+        this.refreshActions();
+        this.sidebar.refresh(!view.gotTitle);
+      }
+    }
+  }
+
+  follow(view) {
+    this.runAnswer(view, (signal) => answerStream(view.id, view.cursor.lastEventId(), signal));
+  }
+
+  // Stops reading the current answer (the server goes on generating it).
+  detachLive() {
+    if (!this.live) return;
+    this.live.controller.abort();
+    this.live = null;
+    this.composer.setStreaming(false);
+  }
+
+  async stop() {
+    const live = this.live;
+    if (!live) return;
+    if (!live.view.id) {
+      live.stopRequested = true; // sent when the answer's id arrives
+      return;
+    }
+    try {
+      await json("POST", `/api/messages/${live.view.id}/stop/`);
+    } catch (error) {
+      this.notice.failed(error);
+    }
+  }
+
+  async ensureConversation() {
+    if (this.id) return this.id;
+    const conversation = await json("POST", "/api/chats/", {
+      model: this.settings.model,
+      system_prompt: this.settings.draftSystemPrompt,
+    });
+    this.id = conversation.id;
+    this.loaded = conversation;
+    history.pushState({}, "", `/c/${conversation.id}/`);
+    this.sidebar.added(conversation);
+    return conversation.id;
+  }
+
+  tooLong(content) {
+    if (length(content) <= this.config.max_prompt_chars) return false;
+    this.notice.show(format(this.strings.tooLong, { max: this.config.max_prompt_chars }));
+    return true;
+  }
+
+  // Sends a message; false when it could not be sent (nothing was saved).
+  async send(content) {
+    if (this.live) return false;
+    if (this.tooLong(content)) return false;
+    this.notice.clear();
+    let conversationId;
+    try {
+      conversationId = await this.ensureConversation();
+    } catch (error) {
+      this.notice.failed(error);
+      return false;
+    }
+    const question = this.addMessage({ role: "user", content });
+    const answer = this.addMessage({ role: "assistant", status: "streaming" });
+    answer.question = question;
+    this.scroll.toBottom();
+    let sent = true;
+    await this.runAnswer(
+      answer,
+      (signal) =>
+        request("POST", `/api/chats/${conversationId}/messages/`, {
+          body: { content, model: this.settings.model },
+          signal,
+        }),
+      {
+        onOpenError: (error) => {
+          // Refused before anything was saved: give the text back.
+          question.article.remove();
+          answer.article.remove();
+          this.welcome.hidden = this.messages.childElementCount > 0;
+          this.notice.failed(error);
+          sent = false;
+        },
+      },
+    );
+    return sent;
+  }
+
+  // After a refused regenerate or edit, show what the server has.
+  reloadAfter(error) {
+    this.open(this.id, { push: false }).then(() => this.notice.failed(error));
+  }
+
+  regenerate(view) {
+    if (this.live || !view.id) return;
+    this.notice.clear();
+    const id = view.id;
+    view.article.remove();
+    const answer = this.addMessage({ role: "assistant", status: "streaming" });
+    this.scroll.toBottom();
+    this.runAnswer(
+      answer,
+      (signal) => request("POST", `/api/messages/${id}/regenerate/`, { body: { model: this.settings.model }, signal }),
+      { onOpenError: (error) => this.reloadAfter(error) },
+    );
+  }
+
+  startEdit(view) {
+    const t = this.strings;
+    if (this.live || !view.id || view.article.classList.contains("editing")) return;
+    view.article.classList.add("editing");
+    const form = document.createElement("form");
+    form.className = "edit-form";
+    const area = document.createElement("textarea");
+    area.value = view.content;
+    area.rows = Math.min(12, Math.max(2, view.content.split("\n").length));
+    area.setAttribute("aria-label", t.edit);
+    const buttons = document.createElement("div");
+    buttons.className = "edit-actions";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = t.cancel;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "primary";
+    save.textContent = t.send;
+    buttons.append(cancel, save);
+    form.append(area, buttons);
+    view.body.hidden = true;
+    view.article.insertBefore(form, view.statusLine);
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+
+    const close = () => {
+      form.remove();
+      view.body.hidden = false;
+      view.article.classList.remove("editing");
+    };
+    cancel.addEventListener("click", close);
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        close();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const content = area.value;
+      if (!content.trim() || this.live) return;
+      if (this.tooLong(content)) return;
+      close();
+      this.resend(view, content);
+    });
+  }
+
+  // Replaces an earlier message of the person, and everything after it, with a new turn.
+  resend(view, content) {
+    this.notice.clear();
+    while (view.article.nextElementSibling) view.article.nextElementSibling.remove();
+    view.setContent(content);
+    const answer = this.addMessage({ role: "assistant", status: "streaming" });
+    answer.question = view;
+    this.scroll.toBottom();
+    this.runAnswer(
+      answer,
+      (signal) =>
+        request("POST", `/api/messages/${view.id}/edit/`, { body: { content, model: this.settings.model }, signal }),
+      { onOpenError: (error) => this.reloadAfter(error) },
+    );
+  }
+
+  // --- Opening conversations ----------------------------------------------------------------
+
+  async open(id, { push = true } = {}) {
+    this.detachLive();
+    this.id = id;
+    if (push) history.pushState({}, "", `/c/${id}/`);
+    this.sidebar.markCurrent();
+    this.sidebar.close();
+    this.notice.clear();
+    this.messages.replaceChildren();
+    this.welcome.hidden = true;
+    let conversation;
+    try {
+      conversation = await json("GET", `/api/chats/${id}/`);
+    } catch (error) {
+      if (this.id !== id) return;
+      if (error.status === 404) {
+        this.startNew({ push: false });
+        history.replaceState({}, "", "/");
+        this.notice.show(this.strings.notFound);
+      } else {
+        this.notice.failed(error);
+      }
+      return;
+    }
+    if (this.id !== id) return; // another conversation was opened meanwhile
+    this.loaded = conversation;
+    this.setTitle(conversation.title);
+    this.settings.show(conversation);
+    const live = liveAnswer(conversation.messages);
+    let liveView = null;
+    for (const message of conversation.messages) {
+      const view = this.addMessage(message);
+      if (message === live) liveView = view;
+    }
+    this.welcome.hidden = conversation.messages.length > 0;
+    this.refreshActions();
+    this.scroll.toBottom();
+    if (liveView) this.follow(liveView);
+  }
+
+  // An empty page for a new conversation, created on the first message.
+  startNew({ push = true } = {}) {
+    this.detachLive();
+    this.id = null;
+    this.loaded = null;
+    if (push && window.location.pathname !== "/") history.pushState({}, "", "/");
+    this.messages.replaceChildren();
+    this.welcome.hidden = false;
+    this.setTitle("");
+    this.settings.reset();
+    this.sidebar.markCurrent();
+    this.sidebar.close();
+    this.notice.clear();
+    this.composer.focus();
+  }
+
+  // What the address shows, after the browser's back and forward buttons.
+  showLocation() {
+    const id = conversationIdOf(window.location.pathname);
+    if (id) this.open(id, { push: false });
+    else this.startNew({ push: false });
+  }
+}

@@ -1,0 +1,79 @@
+// The sidebar's list of conversations as data, free of the DOM (tests/js/listing.test.mjs):
+// the conversations loaded page by page, newest first, and those the server found for a
+// search, which may not be loaded yet.
+
+export class Listing {
+  constructor() {
+    this.loaded = [];
+    this.nextPage = null;
+    this.morePagesLoaded = false;
+    this.query = "";
+    this.found = null;
+  }
+
+  find(id) {
+    return this.loaded.find((item) => item.id === id) || (this.found || []).find((item) => item.id === id);
+  }
+
+  // Applies changed fields of a conversation wherever it is listed.
+  update(changed) {
+    for (const list of [this.loaded, this.found || []]) {
+      const item = list.find((entry) => entry.id === changed.id);
+      if (item) Object.assign(item, changed);
+    }
+  }
+
+  // The first page, fetched again: it comes first, the later pages already loaded stay.
+  setFirstPage(data) {
+    const ids = new Set(data.results.map((item) => item.id));
+    this.loaded = data.results.concat(this.loaded.filter((item) => !ids.has(item.id)));
+    if (!this.morePagesLoaded) this.nextPage = data.next_page;
+  }
+
+  addPage(data) {
+    const ids = new Set(this.loaded.map((item) => item.id));
+    this.loaded.push(...data.results.filter((item) => !ids.has(item.id)));
+    this.nextPage = data.next_page;
+    this.morePagesLoaded = true;
+  }
+
+  addNew(conversation) {
+    this.loaded.unshift(conversation);
+  }
+
+  remove(id) {
+    this.loaded = this.loaded.filter((item) => item.id !== id);
+    if (this.found) this.found = this.found.filter((item) => item.id !== id);
+  }
+
+  searching() {
+    return this.query.trim();
+  }
+
+  // What the sidebar shows: everything loaded or, during a search, the conversations loaded
+  // or found whose title (`untitled` for those without one) has the words, newest first.
+  visible(untitled) {
+    const query = this.query.trim().toLowerCase();
+    if (!query) return this.loaded;
+    const seen = new Set();
+    const shown = [];
+    for (const item of this.loaded.concat(this.found || [])) {
+      if (seen.has(item.id) || !(item.title || untitled).toLowerCase().includes(query)) continue;
+      seen.add(item.id);
+      shown.push(item);
+    }
+    return shown.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : b.id - a.id));
+  }
+}
+
+// The heading a conversation last changed at `isoDate` is listed under, in local time.
+export function groupOf(isoDate, now = new Date()) {
+  const day = 24 * 60 * 60 * 1000;
+  const today = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  const time = new Date(isoDate).getTime();
+  if (time >= today) return "today";
+  if (time >= today - day) return "yesterday";
+  if (time >= today - 7 * day) return "previous7";
+  if (time >= today - 30 * day) return "previous30";
+  return "older";
+}

@@ -1,0 +1,117 @@
+// The chat page: the sidebar of conversations, the open conversation, and the composer. This
+// module alone reads the whole page (its elements and the configuration the server put in
+// it) and connects the parts; each part gets only the elements and objects it works with.
+// The page speaks the same HTTP API as scripts do (docs/api.md, through api.js). Everything
+// that came from the server or the model is put in the page as text, or as Markdown made
+// safe by markdown.js: never as HTML of its own.
+import { Composer } from "./composer.js";
+import { ConversationView } from "./conversation.js";
+import { elements } from "./dom.js";
+import { Notice } from "./notice.js";
+import { Scroll } from "./scroll.js";
+import { Settings } from "./settings.js";
+import { installShortcuts } from "./shortcuts.js";
+import { Sidebar } from "./sidebar.js";
+
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+const strings = config.strings;
+
+// Shown until the page's modules run (templates/chat/chat.html).
+document.getElementById("boot-message").remove();
+
+const ui = elements([
+  "new-chat", "new-chat-header", "close-sidebar", "open-sidebar", "backdrop", "search", "conversations",
+  "conversations-empty", "load-more", "shortcuts-button", "chat-title", "model", "demo-badge", "settings-toggle",
+  "settings", "settings-form", "system-prompt", "settings-status", "settings-close", "scroller", "welcome",
+  "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog", "confirm-text",
+  "shortcuts-dialog",
+]);
+
+const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
+notice.watch(window);
+
+const scroll = new Scroll({ scroller: ui.scroller, jump: ui.jump, messages: ui.messages });
+
+// The parts refer to each other through these: each is made before any event can call it.
+let conversation = null;
+
+const composer = new Composer({
+  elements: { composer: ui.composer, prompt: ui.prompt, send: ui.send, stop: ui.stop },
+  send: (content) => conversation.send(content),
+  busy: () => conversation.streaming,
+  stop: () => conversation.stop(),
+});
+
+const settings = new Settings({
+  elements: {
+    model: ui.model,
+    demoBadge: ui.demoBadge,
+    settings: ui.settings,
+    settingsToggle: ui.settingsToggle,
+    settingsForm: ui.settingsForm,
+    systemPrompt: ui.systemPrompt,
+    settingsStatus: ui.settingsStatus,
+    settingsClose: ui.settingsClose,
+  },
+  config,
+  notice,
+  currentId: () => conversation.id,
+});
+
+const sidebar = new Sidebar({
+  elements: {
+    conversations: ui.conversations,
+    conversationsEmpty: ui.conversationsEmpty,
+    loadMore: ui.loadMore,
+    search: ui.search,
+    openSidebar: ui.openSidebar,
+    closeSidebar: ui.closeSidebar,
+    backdrop: ui.backdrop,
+    confirmDialog: ui.confirmDialog,
+    confirmText: ui.confirmText,
+  },
+  strings,
+  notice,
+  hooks: {
+    currentId: () => conversation.id,
+    isShown: (id) => id === conversation.id && Boolean(conversation.loaded),
+    open: (id) => conversation.open(id),
+    deleted: (id) => {
+      if (id === conversation.id) conversation.startNew();
+    },
+    titleChanged: (id, title) => conversation.titleChanged(id, title),
+  },
+});
+
+conversation = new ConversationView({
+  elements: { messages: ui.messages, welcome: ui.welcome, title: ui.chatTitle },
+  config,
+  notice,
+  scroll,
+  composer,
+  settings,
+  sidebar,
+});
+
+window.addEventListener("popstate", () => conversation.showLocation());
+ui.newChat.addEventListener("click", () => conversation.startNew());
+ui.newChatHeader.addEventListener("click", () => conversation.startNew());
+ui.shortcutsButton.addEventListener("click", () => ui.shortcutsDialog.showModal());
+
+installShortcuts(document, {
+  newConversation: () => conversation.startNew(),
+  search: () => sidebar.focusSearch(),
+  showShortcuts: () => ui.shortcutsDialog.showModal(),
+  focusPrompt: () => composer.focus(),
+  sidebarOpen: () => sidebar.isOpen,
+  closeSidebar: () => sidebar.close(),
+  streaming: () => conversation.streaming,
+  stop: () => conversation.stop(),
+});
+
+// --- Start ----------------------------------------------------------------------------------
+
+sidebar.load().catch((error) => notice.failed(error));
+if (conversation.id) conversation.open(conversation.id, { push: false });
+else conversation.startNew({ push: false });
+composer.focus();

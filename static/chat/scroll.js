@@ -1,0 +1,40 @@
+// The conversation's scrolling: it follows the end while an answer grows, unless the person
+// scrolled up to read, and then offers a button to jump back down.
+
+export class Scroll {
+  constructor({ scroller, jump, messages }) {
+    this.scroller = scroller;
+    this.jump = jump;
+    this.messages = messages;
+    // Whether the view follows the end of the conversation (the person has not scrolled up).
+    this.stick = true;
+    scroller.addEventListener(
+      "scroll",
+      () => {
+        this.stick = this.distanceFromBottom() < 12;
+        jump.hidden = this.stick || !messages.childElementCount;
+      },
+      { passive: true },
+    );
+    jump.addEventListener("click", () => this.toBottom(true));
+  }
+
+  distanceFromBottom() {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight;
+  }
+
+  toBottom(smooth) {
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "instant" });
+    this.stick = true;
+    this.jump.hidden = true;
+  }
+
+  // Runs `change` (which alters the messages) so that the view stays at the end if it was
+  // there, and otherwise stays exactly where the person is reading.
+  keeping(change) {
+    const top = this.scroller.scrollTop;
+    change();
+    if (this.stick) this.scroller.scrollTop = this.scroller.scrollHeight;
+    else this.scroller.scrollTop = top;
+  }
+}

@@ -1,0 +1,256 @@
+// The sidebar: the person's conversations grouped by when they last changed, the search, and
+// renaming and deleting; on a phone it slides over the conversation. What it lists is the
+// Listing's (listing.js); what the rest of the page does on a click, main.js says (`hooks`).
+import { json } from "./api.js";
+import { confirmDialog, iconButton } from "./dom.js";
+import { Listing, groupOf } from "./listing.js";
+import { format } from "./text.js";
+
+export class Sidebar {
+  // hooks: currentId() the open conversation's id; isShown(id) whether it is open and loaded;
+  // open(id); deleted(id); titleChanged(id, title).
+  constructor({ elements, strings, notice, hooks }) {
+    this.ui = elements;
+    this.strings = strings;
+    this.notice = notice;
+    this.hooks = hooks;
+    this.listing = new Listing();
+    this.renaming = null;
+    this.searchTimer = 0;
+    this.searchSeq = 0;
+
+    const ui = elements;
+    ui.conversations.addEventListener("click", (event) => this.clicked(event));
+    ui.search.addEventListener("input", () => this.search());
+    ui.loadMore.addEventListener("click", () => this.loadMore());
+    ui.openSidebar.addEventListener("click", () => this.open());
+    ui.closeSidebar.addEventListener("click", () => this.close());
+    ui.backdrop.addEventListener("click", () => this.close());
+  }
+
+  untitled(conversation) {
+    return conversation.title || this.strings.newConversation;
+  }
+
+  // Applies changed fields of a conversation everywhere it shows.
+  update(changed) {
+    if (!changed.id) return;
+    this.listing.update(changed);
+    if ("title" in changed) this.hooks.titleChanged(changed.id, changed.title);
+    this.render();
+  }
+
+  added(conversation) {
+    this.listing.addNew(conversation);
+    this.render();
+  }
+
+  async load() {
+    const data = await json("GET", "/api/chats/");
+    this.listing.setFirstPage(data);
+    const current = data.results.find((item) => item.id === this.hooks.currentId());
+    if (current) this.hooks.titleChanged(current.id, current.title);
+    this.render();
+  }
+
+  // After an answer: the conversation moved to the top and may have a new title, which the
+  // server may name a moment later.
+  refresh(titleMayFollow) {
+    this.load().catch(() => {});
+    if (titleMayFollow) setTimeout(() => this.load().catch(() => {}), 3000);
+  }
+
+  async loadMore() {
+    if (!this.listing.nextPage) return;
+    this.ui.loadMore.disabled = true;
+    try {
+      this.listing.addPage(await json("GET", `/api/chats/?page=${this.listing.nextPage}`));
+      this.render();
+    } catch (error) {
+      this.notice.failed(error);
+    } finally {
+      this.ui.loadMore.disabled = false;
+    }
+  }
+
+  item(conversation) {
+    const t = this.strings;
+    const item = document.createElement("div");
+    item.className = "chat-item";
+    item.dataset.id = conversation.id;
+    const link = document.createElement("a");
+    link.className = "chat-link";
+    link.href = `/c/${conversation.id}/`;
+    link.textContent = this.untitled(conversation);
+    link.title = this.untitled(conversation);
+    if (conversation.id === this.hooks.currentId()) link.setAttribute("aria-current", "page");
+    const actions = document.createElement("span");
+    actions.className = "chat-actions";
+    actions.append(iconButton("edit", t.rename, "rename"), iconButton("trash", t.delete, "delete"));
+    item.append(link, actions);
+    return item;
+  }
+
+  render() {
+    if (this.renaming) return; // redrawn when the renaming ends
+    const t = this.strings;
+    const shown = this.listing.visible(t.newConversation);
+    const items = [];
+    let group = null;
+    for (const conversation of shown) {
+      const next = groupOf(conversation.updated_at);
+      if (next !== group) {
+        group = next;
+        const heading = document.createElement("h2");
+        heading.className = "chat-group";
+        heading.textContent = t[group];
+        items.push(heading);
+      }
+      items.push(this.item(conversation));
+    }
+    const searching = Boolean(this.listing.searching());
+    this.ui.conversations.replaceChildren(...items);
+    this.ui.conversationsEmpty.textContent = searching ? t.noResults : t.noConversations;
+    this.ui.conversationsEmpty.hidden = shown.length > 0;
+    this.ui.loadMore.hidden = !this.listing.nextPage || searching;
+  }
+
+  markCurrent() {
+    const current = this.hooks.currentId();
+    for (const link of this.ui.conversations.querySelectorAll(".chat-link")) {
+      if (Number(link.parentElement.dataset.id) === current) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  }
+
+  search() {
+    const listing = this.listing;
+    listing.query = this.ui.search.value;
+    this.render(); // the conversations already loaded, at once
+    clearTimeout(this.searchTimer);
+    const query = listing.searching();
+    if (!query) {
+      listing.found = null;
+      return;
+    }
+    // Then the server's answer, for conversations not loaded yet.
+    this.searchTimer = setTimeout(async () => {
+      const seq = ++this.searchSeq;
+      try {
+        const data = await json("GET", `/api/chats/?q=${encodeURIComponent(query)}`);
+        if (seq !== this.searchSeq || query !== listing.searching()) return;
+        listing.found = data.results;
+        this.render();
+      } catch (error) {
+        this.notice.failed(error);
+      }
+    }, 250);
+  }
+
+  // Ctrl+K: the search box, on a phone with the sidebar slid in.
+  focusSearch() {
+    this.open();
+    this.ui.search.focus();
+    this.ui.search.select();
+  }
+
+  startRename(item) {
+    const id = Number(item.dataset.id);
+    const conversation = this.listing.find(id);
+    if (!conversation || this.renaming) return;
+    this.renaming = id;
+    const link = item.querySelector(".chat-link");
+    const input = document.createElement("input");
+    input.className = "rename-input";
+    input.value = conversation.title;
+    input.maxLength = 200;
+    input.setAttribute("aria-label", this.strings.rename);
+    link.hidden = true;
+    item.insertBefore(input, link);
+    input.focus();
+    input.select();
+    let finished = false;
+    const finish = async (save) => {
+      if (finished) return;
+      finished = true;
+      const title = input.value.trim();
+      if (save && title && title !== conversation.title) {
+        link.textContent = title;
+        try {
+          const updated = await json("PATCH", `/api/chats/${id}/`, { title });
+          this.renaming = null;
+          this.update({ id, title: updated.title });
+          return;
+        } catch (error) {
+          this.notice.failed(error);
+        }
+      }
+      this.renaming = null;
+      this.render();
+    };
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        finish(true);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        finish(false);
+      }
+    });
+    input.addEventListener("blur", () => finish(true));
+  }
+
+  async delete(id) {
+    const conversation = this.listing.find(id);
+    if (!conversation) return;
+    const question = format(this.strings.deleteConfirm, { title: this.untitled(conversation) });
+    if (!(await confirmDialog(this.ui.confirmDialog, this.ui.confirmText, question))) return;
+    try {
+      await json("DELETE", `/api/chats/${id}/`);
+    } catch (error) {
+      if (error.status !== 404) {
+        this.notice.failed(error);
+        return;
+      }
+    }
+    this.listing.remove(id);
+    this.render();
+    this.hooks.deleted(id);
+  }
+
+  clicked(event) {
+    const item = event.target.closest(".chat-item");
+    if (!item) return;
+    const action = event.target.closest("[data-action]");
+    if (action && action.dataset.action === "rename") this.startRename(item);
+    else if (action && action.dataset.action === "delete") this.delete(Number(item.dataset.id));
+    else if (event.target.closest(".chat-link")) {
+      // A plain click opens it in place; with a modifier key the browser opens a tab.
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      const id = Number(item.dataset.id);
+      if (this.hooks.isShown(id)) this.close();
+      else this.hooks.open(id);
+    }
+  }
+
+  // --- Phone layout: the sidebar slides over the conversation -------------------------------
+
+  get isOpen() {
+    return document.body.classList.contains("sidebar-open");
+  }
+
+  open() {
+    document.body.classList.add("sidebar-open");
+    this.ui.backdrop.hidden = false;
+    this.ui.openSidebar.setAttribute("aria-expanded", "true");
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    document.body.classList.remove("sidebar-open");
+    this.ui.backdrop.hidden = true;
+    this.ui.openSidebar.setAttribute("aria-expanded", "false");
+  }
+}
