@@ -160,7 +160,7 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "chat.staticfiles.ModuleImportsManifestStorage"},
 }
 # In development, serve static files from the source folders without collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -6,6 +6,7 @@ database and the fake provider.
 
 import gzip
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -152,6 +153,43 @@ def test_static_files_are_served_compressed_with_hashed_names(server):
     assert headers["content-encoding"] == "gzip"
     assert "immutable" in headers["cache-control"] and "max-age=315360000" in headers["cache-control"]
     assert gzip.decompress(body) == (BASE_DIR / "static/chat/chat.css").read_bytes()
+
+
+def module_imports(path):
+    """The modules a page module imports, as written in it: `import ... from "./x.js";`."""
+    return re.findall(r'^import [^;]*? from "\./([^"]+)";$', path.read_text(encoding="utf-8"), re.M)
+
+
+def test_the_page_modules_import_each_other_by_their_hashed_names(static_root):
+    manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
+    assert re.fullmatch(r"chat/main\.[0-9a-f]{12}\.js", manifest["chat/main.js"])
+    assert module_imports(BASE_DIR / "static/chat/main.js"), "main.js imports nothing"
+    # From main.js through everything it imports, in the collected files: each import names
+    # the hashed file the manifest has for the module, and that file is there.
+    reached, pending = set(), ["main.js"]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        collected = static_root / manifest[f"chat/{name}"]
+        assert collected.is_file(), collected
+        for source in module_imports(BASE_DIR / "static/chat" / name):
+            hashed = manifest[f"chat/{source}"].removeprefix("chat/")
+            assert hashed != source and re.fullmatch(r"[\w-]+\.[0-9a-f]{12}\.js", hashed)
+            assert hashed in module_imports(collected), f"{name} does not import {hashed}"
+            pending.append(source)
+    assert {"conversation.js", "answer.js", "stream.js", "sse.js", "api.js", "text.js"} <= reached
+
+
+def test_the_page_modules_are_served_as_javascript_and_cached_for_good(server, static_root):
+    manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
+    status, headers, body = get(server.port, f"/static/{manifest['chat/main.js']}")
+    assert status == 200
+    # A browser runs a module only when it comes with a JavaScript type.
+    assert headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
+    assert "immutable" in headers["cache-control"]
+    assert f'from "./{manifest["chat/conversation.js"].removeprefix("chat/")}";'.encode() in body
 
 
 def test_healthz_answers_ok(server):
