@@ -1,5 +1,6 @@
 # make run    set up everything on a fresh machine and serve the product on http://127.0.0.1:8000
-# make test   set up the test tools and run the whole test suite
+# make test   set up the test tools and run the whole test suite (test-js, then pytest)
+# make test-js  the unit tests of the page's DOM-free modules (tests/js/), with Node's runner
 # make serve  the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
 # make ci     what CI runs (.ci/run): the suite on SQLite, PostgreSQL, MariaDB and the newest Django
 # make bench  the relay benchmark (bench/run.py; BENCH_ARGS=--help), results in docs/benchmarks.md
@@ -8,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test ci browser nginx screenshots messages lint migrate static bench clean
+.PHONY: run serve test test-js ci browser nginx screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +37,12 @@ run: migrate static
 serve: migrate static
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(VENV)/.dev browser nginx
+test: $(VENV)/.dev browser nginx test-js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The page's modules that need no browser (static/chat/: stream, sse, text, listing), in Node 20+.
+test-js:
+	node --test tests/js/
 
 # $(call apt_install,CHECK,PACKAGE,TESTS): when the shell command CHECK fails, install Debian's
 # PACKAGE if we can (root, apt-get); if it stays missing, TESTS fail: they never skip.
