@@ -53,7 +53,7 @@ class Reader:
     Reads an event stream as it arrives, as a browser does: feed() takes the bytes of each
     read (gzip or deflate compressed, when a proxy compressed the stream) and returns the
     events they complete, with their data decoded from JSON and the time they arrived. The
-    heartbeats' arrival times are kept in `comments`.
+    comment lines (heartbeats, ": ping") are kept in `comments`, each as (line, arrival time).
     """
 
     content_encoding: str = ""
@@ -80,7 +80,7 @@ class Reader:
             name, data_lines, event_id = "message", [], None
             for line in block.decode("utf-8", "replace").split("\n"):
                 if line.startswith(":"):
-                    self.comments.append(at)
+                    self.comments.append((line, at))
                     continue
                 key, _, value = line.partition(":")
                 value = value[1:] if value.startswith(" ") else value
