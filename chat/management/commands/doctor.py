@@ -10,7 +10,6 @@ pages. Every problem comes with the line to change. The exit status is 1 when a 
 """
 
 import http.client
-import json
 import socket
 import ssl
 import time
@@ -27,7 +26,7 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 
 from chat import checks as project_checks
-from chat import diagnostics
+from chat import diagnostics, sse
 from chat.upstream import DEMO_MODEL, public_error
 
 SNIPPET = "deploy/nginx/baota-proxy-snippet.conf"
@@ -408,15 +407,15 @@ class Command(BaseCommand):
                 FIX_COMPRESSION,
             )
             return
-        names = [event[0] for event in result.events]
+        names = [event.name for event in result.events]
         if "hello" not in names:
             report.fail("The test stream ended before its first event.", FIX_BUFFERING)
             return
-        hello = json.loads(next(data for name, data, _ in result.events if name == "hello"))
-        self._check_what_the_app_saw(report, url, hello)
+        hello = next(event for event in result.events if event.name == "hello")
+        self._check_what_the_app_saw(report, url, hello.data)
 
-        tick_times = [at for name, _, at in result.events if name == "tick"]
-        hello_at = next(at for name, _, at in result.events if name == "hello")
+        tick_times = [event.at for event in result.events if event.name == "tick"]
+        hello_at = hello.at
         if len(tick_times) == ticks:
             spread = tick_times[-1] - hello_at
             expected = ticks * diagnostics.TICK_SECONDS
@@ -442,7 +441,7 @@ class Command(BaseCommand):
                     f"every {settings.SSE_HEARTBEAT_SECONDS:g} s)"
                 )
             return
-        last_data = max([at for _, _, at in result.events] + [at for at in result.comments])
+        last_data = max([event.at for event in result.events] + [at for _, at in result.comments])
         quiet = result.ended_at - last_data
         if len(tick_times) < ticks:
             report.fail(
@@ -547,8 +546,8 @@ class StreamResult:
     def __init__(self):
         self.status = None
         self.headers = {}
-        self.events = []  # (name, data, arrival time)
-        self.comments = []  # arrival times of heartbeats
+        self.events = []  # chat.sse.Event: name, data, arrival time
+        self.comments = []  # (line, arrival time) of heartbeats
         self.undecodable = False
         self.started_at = time.monotonic()
         self.ended_at = None
@@ -572,16 +571,12 @@ def fetch_stream(url, path, *, timeout):
         result.location = result.headers.get("location", "")
         if response.status != 200:
             return result
-        encoding = result.headers.get("content-encoding", "").lower()
-        decoder = None
-        if encoding in ("gzip", "x-gzip"):
-            decoder = zlib.decompressobj(wbits=31)
-        elif encoding == "deflate":
-            decoder = zlib.decompressobj()
-        elif encoding and encoding != "identity":
+        try:
+            reader = sse.Reader(result.headers.get("content-encoding", ""))
+        except ValueError:
             result.undecodable = True
             return result
-        buffer = b""
+        result.comments = reader.comments
         while True:
             try:
                 data = response.read1(65536)
@@ -596,28 +591,15 @@ def fetch_stream(url, path, *, timeout):
                 break
             if not data:
                 break
-            at = time.monotonic()
-            buffer += decoder.decompress(data) if decoder else data
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                _parse_block(block.decode("utf-8", "replace"), at, result)
+            try:
+                result.events += reader.feed(data)
+            except (ValueError, zlib.error) as exc:
+                result.end_reason = f"the stream could not be read: {type(exc).__name__}: {exc}"
+                break
     finally:
         result.ended_at = time.monotonic()
         conn.close()
     return result
-
-
-def _parse_block(block, at, result):
-    name, data = "message", []
-    for line in block.split("\n"):
-        if line.startswith(":"):
-            result.comments.append(at)
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-    if data:
-        result.events.append((name, "\n".join(data), at))
 
 
 def describe_connect_error(exc):
