@@ -93,9 +93,9 @@ def main():
     from django.contrib.auth import get_user_model
 
     from chat.models import Conversation, Message
-    from tests.fake_upstream import FakeUpstream, Script
-    from tests.live import session_cookie_for
-    from tests.servers import ServerProcess
+    from tests.support.fake_upstream import FakeUpstream, Script
+    from tests.support.live import session_cookie_for
+    from tests.support.servers import Gunicorn, env_with_test_settings
 
     upstream = FakeUpstream().start()
     upstream.default = Script(tokens=args.tokens, interval=args.interval)
@@ -103,7 +103,8 @@ def main():
     chat_ids = [Conversation.objects.create(owner=user, model="fake-model").pk for _ in range(args.streams)]
     cookies = {"sessionid": session_cookie_for(user), "csrftoken": secrets.token_hex(16)}
     log = Path(tempfile.mkdtemp(prefix="chat-bench-log-")) / "server.log"
-    server = ServerProcess(upstream, log, WEB_CONCURRENCY=args.workers, CHAT_SAVE_INTERVAL=1, SSE_HEARTBEAT_SECONDS=15)
+    env = env_with_test_settings(upstream, WEB_CONCURRENCY=args.workers, CHAT_SAVE_INTERVAL=1, SSE_HEARTBEAT_SECONDS=15)
+    server = Gunicorn(env, log)
     server.start()
     try:
         started = time.monotonic()

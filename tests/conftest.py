@@ -1,16 +1,19 @@
-import asyncio
-import socket
-import threading
-import time
-
 import pytest
-import uvicorn
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.browser import browser, make_page  # noqa: F401  (fixtures of the browser tests)
-from tests.fake_upstream import FakeUpstream, Script
-from tests.live import LiveClient
+from tests.support import servers
+from tests.support.browser import browser, make_page  # noqa: F401  (fixtures of the browser tests)
+from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.live import LiveClient
+from tests.support.servers import ThreadedUvicorn, collect_static, production_env, wait_until_idle
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before its fixtures: a server of a slow tier (gunicorn, nginx) refuses to start for a
+    # test not marked with it (tests/support/servers.py).
+    servers.running_test_markers = {marker.name for marker in item.iter_markers()}
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +33,12 @@ def upstream(fake_upstream_server, settings):
     for script in fake_upstream_server.scripts:
         script.release.set()
     fake_upstream_server.reset()
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory):
+    """What `manage.py collectstatic`, a step of every deployment, makes (production settings)."""
+    return collect_static(tmp_path_factory.mktemp("static"), production_env())
 
 
 @pytest.fixture
@@ -61,66 +70,12 @@ def outsider_client(outsider):
     return client
 
 
-class ThreadedUvicorn:
-    """The ASGI application under a real uvicorn server, in a thread of the test process."""
-
-    def __init__(self):
-        from chatproject.asgi import application
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._socket = sock
-        self.application = application
-        config = uvicorn.Config(application, lifespan="on", log_level="warning", loop="asyncio", http="h11")
-        self.server = uvicorn.Server(config)
-        self.loop = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="uvicorn")
-
-    def _run(self):
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve(sockets=[self._socket]))
-
-    def start(self):
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        # The start-up's second look for abandoned answers (chat.relay.on_startup) would come half
-        # a minute later, in whatever test runs then and against its database: not here.
-        from chat import relay
-
-        self.loop.call_soon_threadsafe(relay.stop_watching)
-        return self
-
-    def stop(self):
-        self.server.should_exit = True
-        self._thread.join(10)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         server = ThreadedUvicorn().start()
     yield server
     server.stop()
-
-
-def wait_until_idle(timeout=10):
-    """Wait for every answer generated in this process to be finished and saved."""
-    from chat.relay import generator
-
-    deadline = time.monotonic() + timeout
-    while generator.answers and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not generator.answers, "answers still generating"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Message
-from tests.browser import DESKTOP, PHONE, open_chat
+from tests.support.browser import DESKTOP, PHONE, open_chat
 
 DOCS = Path(settings.BASE_DIR) / "docs"
 

@@ -1,5 +1,5 @@
 """
-Settings of a server process started by the tests (tests/servers.py): the test settings, on
+Settings of a server process started by the tests (tests/support/servers.py): the test settings, on
 the test database, with the fake provider, and the timings each test asks for.
 """
 

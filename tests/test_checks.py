@@ -12,15 +12,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tests.production_servers import BASE_DIR, collect_static, production_env
+from tests.support.servers import ROOT, production_env
 
 LONG_KEY = "ch3cks-" + "Vb7Nq2Lx9Rk4Tz8Wm1Hc5Jd3Fp6Ys0Ge" * 2
 CHAT_IDS = ("chat.E001", "chat.W002", "chat.W003", "chat.E004")
-
-
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory):
-    return collect_static(tmp_path_factory.mktemp("checks-static"), production_env())
 
 
 @pytest.fixture
@@ -48,7 +43,7 @@ def check(deploy=True):
 def manage_check_deploy(env):
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=BASE_DIR,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

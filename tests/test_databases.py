@@ -19,8 +19,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chat.models import Conversation, Message
 from chat.relay import store
-from tests.fake_upstream import Script
-from tests.live import read_text
+from tests.support.fake_upstream import Script
+from tests.support.live import read_text
 
 
 def open_wrappers():

@@ -14,27 +14,12 @@ from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.test import AsyncClient
 
-from tests.production_servers import (
-    BASE_DIR,
-    BufferingProxy,
-    Gunicorn,
-    Nginx,
-    baota_site,
-    collect_static,
-    custom_site,
-    debian_site,
-    free_port,
-    production_env,
-)
+from tests.support.nginx import Nginx, baota_site, custom_site, debian_site
+from tests.support.servers import ROOT, BufferingProxy, Gunicorn, free_port, production_env
 
 # The app's heartbeat here is longer than the read timeout of the nginx that cuts streams.
 HEARTBEAT = 3.0
 LONG_KEY = "d0ct0r-" + "Qm8vLx2Rk5Tz9Wb4Nc7Hj3Fp6Ys1Ge0Ua" * 2
-
-
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory):
-    return collect_static(tmp_path_factory.mktemp("doctor-static"), production_env())
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +101,11 @@ def test_the_test_stream_refuses_out_of_range_input(query):
 
 
 # --- Through a proxy --------------------------------------------------------------------------
+# The tests that start the app (gunicorn) or a proxy (nginx) are marked with their tiers.
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_passes_a_site_set_up_with_the_documented_nginx_file(app, nginx, production_settings, db):
     proxy = nginx(debian_site(app.port))
     passed, output = stream_check(proxy.url, "--silence", "7")
@@ -127,6 +115,8 @@ def test_doctor_passes_a_site_set_up_with_the_documented_nginx_file(app, nginx, 
     assert "ok    pages are not cached by a proxy" in output
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_passes_baota_with_its_cache_switch_on_thanks_to_the_apps_headers(app, nginx, production_settings, db):
     proxy = nginx(baota_site(app.port))
     passed, output = stream_check(proxy.url, "--silence", "0")
@@ -134,6 +124,8 @@ def test_doctor_passes_baota_with_its_cache_switch_on_thanks_to_the_apps_headers
     assert "arrives piece by piece" in output and "pages are not cached by a proxy" in output
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_reports_a_stream_held_back_by_compression(app, nginx, production_settings, db):
     # Compressing every type and ignoring the app's X-Accel-Buffering: no, nginx holds the stream.
     proxy = nginx(
@@ -150,6 +142,7 @@ def test_doctor_reports_a_stream_held_back_by_compression(app, nginx, production
     assert "`gzip off;` to the `location /api/` block" in output
 
 
+@pytest.mark.gunicorn
 def test_doctor_reports_a_proxy_that_buffers_whole_responses(app, production_settings, db):
     proxy = BufferingProxy(app.port).start()
     try:
@@ -162,6 +155,8 @@ def test_doctor_reports_a_proxy_that_buffers_whole_responses(app, production_set
     assert "baota-proxy-snippet.conf" in output
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_reports_a_stream_cut_during_a_silence(app, nginx, production_settings, db):
     # nginx gives up on a silent upstream after 1.5 s; the app's heartbeat comes every 3 s.
     proxy = nginx(custom_site(app.port, "proxy_buffering off; proxy_read_timeout 1500ms;"))
@@ -172,6 +167,8 @@ def test_doctor_reports_a_stream_cut_during_a_silence(app, nginx, production_set
     assert "`proxy_read_timeout 3600s;` in the `location /api/` block" in output
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_reports_a_cache_that_stores_pages(app, nginx, production_settings, db):
     proxy = nginx(
         custom_site(
@@ -187,6 +184,8 @@ def test_doctor_reports_a_cache_that_stores_pages(app, nginx, production_setting
     assert "`proxy_cache off;`" in output
 
 
+@pytest.mark.gunicorn
+@pytest.mark.nginx
 def test_doctor_warns_when_the_proxy_does_not_pass_the_host_name(app, nginx, production_settings, db):
     proxy = nginx(custom_site(app.port, "proxy_buffering off;", pass_host=False))
     passed, output = stream_check(f"http://localhost:{proxy.port}", "--silence", "0")
@@ -202,6 +201,7 @@ def test_doctor_reports_a_url_where_nothing_listens(production_settings, db):
     assert "security group" in output
 
 
+@pytest.mark.nginx
 def test_doctor_reports_a_proxy_that_cannot_reach_the_app(nginx, production_settings, db):
     proxy = nginx(custom_site(free_port(), "proxy_buffering off;"))
     passed, output = stream_check(proxy.url, "--silence", "0")
@@ -337,7 +337,7 @@ def test_doctor_reports_an_unreachable_database_as_a_command(tmp_path):
     env = production_env(DATABASE_URL=f"mysql://root@127.0.0.1:{free_port()}/chat", STATIC_ROOT=tmp_path)
     result = subprocess.run(
         [sys.executable, "manage.py", "doctor", "--skip-provider"],
-        cwd=BASE_DIR,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ whatever part of the answer came, and tells the operator the detail in the log. 
 and no API key ever reaches the browser.
 """
 
-import json
 import logging
 import re
 import socket
@@ -12,6 +11,7 @@ import socket
 import pytest
 
 from chat.models import Message
+from tests.support.live import parse
 
 API_KEY = "test-key-never-sent-anywhere"
 
@@ -20,17 +20,7 @@ def read_raw(stream):
     """The whole response body, and its events as (name, data) pairs."""
     raw = stream.response.read()
     stream.close()
-    events = []
-    for block in raw.decode().split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if name and data:
-            events.append((name, json.loads("\n".join(data))))
-    return raw, events
+    return raw, [(event.name, event.data) for event in parse(raw)]
 
 
 def ask_failing(live, owner, content="Will this fail?", **fields):

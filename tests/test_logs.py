@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.fake_upstream import Script
+from tests.support.fake_upstream import Script
 
 TURN = re.compile(
     r"^chat turn user=(?P<user>\d+) conversation=\d+ message=(?P<message>\d+) model=(?P<model>\S+) "

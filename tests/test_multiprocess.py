@@ -14,8 +14,10 @@ import pytest
 import redis
 
 from chat.models import Message
-from tests.live import LiveClient
-from tests.servers import ServerProcess
+from tests.support.live import LiveClient, read_until, text_of
+from tests.support.servers import Gunicorn, env_with_test_settings
+
+pytestmark = pytest.mark.gunicorn
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -54,7 +56,9 @@ def processes(request, django_db_setup, fake_upstream_server, tmp_path_factory):
     servers = []
     try:
         for name in ("generating", "other"):
-            servers.append(ServerProcess(fake_upstream_server, logs / f"{name}.log", **settings).start())
+            servers.append(
+                Gunicorn(env_with_test_settings(fake_upstream_server, **settings), logs / f"{name}.log").start()
+            )
         yield request.param, servers[0], servers[1]
     finally:
         for server in servers:
@@ -73,19 +77,6 @@ def clients(processes, transactional_db, upstream, owner):
     deadline = time.monotonic() + 10
     while Message.objects.filter(status="streaming").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-def text_of(events):
-    return "".join(e.data.get("content", "") for e in events if e.name == "delta")
-
-
-def read_until(events, predicate):
-    seen = []
-    for event in events:
-        seen.append(event)
-        if predicate(seen):
-            return seen
-    raise AssertionError(f"stream ended early: {seen}")
 
 
 def test_stop_through_the_other_process_closes_the_upstream_request(clients, upstream, script):

@@ -14,19 +14,12 @@ import json
 
 import pytest
 
-from tests.fake_upstream import Script
-from tests.live import LiveClient
-from tests.production_servers import (
-    Gunicorn,
-    Nginx,
-    baota_site,
-    collect_static,
-    custom_site,
-    debian_site,
-    get,
-    production_env,
-    timed_events,
-)
+from tests.support.fake_upstream import Script
+from tests.support.live import LiveClient
+from tests.support.nginx import Nginx, baota_site, custom_site, debian_site
+from tests.support.servers import Gunicorn, get, production_env
+
+pytestmark = [pytest.mark.gunicorn, pytest.mark.nginx]
 
 # BaoTa cuts a connection silent for 60 s; here for READ_TIMEOUT, to keep the tests fast. The
 # app's heartbeat is shortened in proportion.
@@ -35,14 +28,13 @@ HEARTBEAT = 0.5
 
 
 @pytest.fixture(scope="module")
-def app(django_db_setup, fake_upstream_server, tmp_path_factory):
+def app(django_db_setup, fake_upstream_server, static_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nginx-app")
     env = production_env(
         OPENAI_BASE_URL=fake_upstream_server.base_url,
-        STATIC_ROOT=tmp / "static",
+        STATIC_ROOT=static_root,
         SSE_HEARTBEAT_SECONDS=HEARTBEAT,
     )
-    collect_static(tmp / "static", env)
     server = Gunicorn(env, tmp / "gunicorn.log").start()
     yield server
     server.stop()
@@ -83,7 +75,7 @@ def test_an_answer_streams_live_through_nginx(proxy, live, owner, upstream):
     stream = client.open("POST", f"/api/chats/{chat_id}/messages/", {"content": "hello"}, {"Accept-Encoding": "gzip"})
     assert stream.status == 200
     deltas = []
-    for event in timed_events(stream.response):
+    for event in stream:
         if event.name == "delta":
             if not deltas:
                 # The first piece is already in the browser while the provider is still sending.

@@ -18,25 +18,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from chat.models import Message
-from tests.fake_upstream import Script
-from tests.live import LiveClient
-from tests.production_servers import (
-    BASE_DIR,
-    BIN,
-    Gunicorn,
-    collect_static,
-    free_port,
-    get,
-    production_env,
-)
+from tests.support.fake_upstream import Script
+from tests.support.live import LiveClient
+from tests.support.servers import BIN, ROOT, Gunicorn, free_port, get, production_env
+
+pytestmark = pytest.mark.gunicorn
 
 LONG_RANDOM = "a8Vq3-" + "kZp0x7Lw2Rm5Yt9Nb4Hc6Jd1Fg8Ks3Qe" * 2
-
-
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory):
-    """What `manage.py collectstatic`, a step of every deployment, makes."""
-    return collect_static(tmp_path_factory.mktemp("production-static"), production_env())
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +140,7 @@ def test_static_files_are_served_compressed_with_hashed_names(server):
     assert status == 200
     assert headers["content-encoding"] == "gzip"
     assert "immutable" in headers["cache-control"] and "max-age=315360000" in headers["cache-control"]
-    assert gzip.decompress(body) == (BASE_DIR / "static/chat/chat.css").read_bytes()
+    assert gzip.decompress(body) == (ROOT / "static/chat/chat.css").read_bytes()
 
 
 def module_imports(path):
@@ -163,7 +151,7 @@ def module_imports(path):
 def test_the_page_modules_import_each_other_by_their_hashed_names(static_root):
     manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
     assert re.fullmatch(r"chat/main\.[0-9a-f]{12}\.js", manifest["chat/main.js"])
-    assert module_imports(BASE_DIR / "static/chat/main.js"), "main.js imports nothing"
+    assert module_imports(ROOT / "static/chat/main.js"), "main.js imports nothing"
     # From main.js through everything it imports, in the collected files: each import names
     # the hashed file the manifest has for the module, and that file is there.
     reached, pending = set(), ["main.js"]
@@ -174,7 +162,7 @@ def test_the_page_modules_import_each_other_by_their_hashed_names(static_root):
         reached.add(name)
         collected = static_root / manifest[f"chat/{name}"]
         assert collected.is_file(), collected
-        for source in module_imports(BASE_DIR / "static/chat" / name):
+        for source in module_imports(ROOT / "static/chat" / name):
             hashed = manifest[f"chat/{source}"].removeprefix("chat/")
             assert hashed != source and re.fullmatch(r"[\w-]+\.[0-9a-f]{12}\.js", hashed)
             assert hashed in module_imports(collected), f"{name} does not import {hashed}"
@@ -240,12 +228,12 @@ def test_make_serve_systemd_and_supervisor_run_the_same_command():
     # Not the flags and variables of a make that may be running these tests (`make VENV=... test`).
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "PYTHON")}
     dry_run = subprocess.run(
-        ["make", "-n", "--no-print-directory", "serve"], cwd=BASE_DIR, env=env, capture_output=True, text=True
+        ["make", "-n", "--no-print-directory", "serve"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert dry_run.returncode == 0, dry_run.stderr
     assert dry_run.stdout.strip().splitlines()[-1] == ".venv/bin/gunicorn -c gunicorn.conf.py", dry_run.stdout
-    systemd = (BASE_DIR / "deploy/systemd/chat.service").read_text()
-    supervisor = (BASE_DIR / "deploy/supervisor/chat.conf").read_text()
+    systemd = (ROOT / "deploy/systemd/chat.service").read_text()
+    supervisor = (ROOT / "deploy/supervisor/chat.conf").read_text()
     assert re.search(r"^ExecStart=\S+/\.venv/bin/gunicorn -c gunicorn\.conf\.py$", systemd, re.M)
     assert re.search(r"^command=\S+/\.venv/bin/gunicorn -c gunicorn\.conf\.py$", supervisor, re.M)
 
@@ -264,13 +252,13 @@ def print_config(directory, env):
 
 
 def test_gunicorn_reads_its_settings_from_dotenv_and_the_environment_wins(tmp_path):
-    (tmp_path / "gunicorn.conf.py").write_text((BASE_DIR / "gunicorn.conf.py").read_text())
+    (tmp_path / "gunicorn.conf.py").write_text((ROOT / "gunicorn.conf.py").read_text())
     (tmp_path / ".env").write_text(
         "# comment\nGUNICORN_BIND=127.0.0.1:8123\nWEB_CONCURRENCY=1\n"
         "GUNICORN_TIMEOUT='90'\nGUNICORN_GRACEFUL_TIMEOUT=\n"
     )
     # A copy beside its own .env; the app is still imported from the project.
-    env = {k: v for k, v in production_env(PYTHONPATH=BASE_DIR).items() if not k.startswith("GUNICORN_")}
+    env = {k: v for k, v in production_env(PYTHONPATH=ROOT).items() if not k.startswith("GUNICORN_")}
     config = print_config(tmp_path, env)
     assert config["bind"] == "['127.0.0.1:8123']"
     assert config["workers"] == "1"
@@ -283,7 +271,7 @@ def test_gunicorn_reads_its_settings_from_dotenv_and_the_environment_wins(tmp_pa
 
 
 def documented_env(guide, heading):
-    text = (BASE_DIR / "docs" / guide).read_text(encoding="utf-8")
+    text = (ROOT / "docs" / guide).read_text(encoding="utf-8")
     example = re.search(re.escape(heading) + r"\n\n```ini\n(.*?)```", text, re.S)
     assert example, f"docs/{guide} lost its production .env example"
     lines = example.group(1).splitlines()
@@ -309,7 +297,7 @@ def test_check_deploy_passes_with_the_documented_production_env(static_root, tmp
     env = {k: v for k, v in production_env().items() if k not in ("DATABASE_URL", "ALLOWED_HOSTS")}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR,
+        cwd=ROOT,
         env={**env, **documented},
         capture_output=True,
         text=True,
@@ -326,7 +314,7 @@ def load_settings_with(env):
             "-c",
             "import chatproject.settings as s; print(s.DEBUG, s.OPENAI_MODELS, s.OPENAI_DEFAULT_MODEL, s.STATIC_ROOT)",
         ],
-        cwd=BASE_DIR,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -338,7 +326,7 @@ def test_a_copy_of_env_example_starts_as_it_is_and_with_production_values(tmp_pa
     # What `cp .env.example .env` gives, many values empty.
     example = dict(
         line.split("=", 1)
-        for line in (BASE_DIR / ".env.example").read_text(encoding="utf-8").splitlines()
+        for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#")
     )
     assert example["OPENAI_MODELS"] == "" and example["STATIC_ROOT"] == ""
@@ -346,7 +334,7 @@ def test_a_copy_of_env_example_starts_as_it_is_and_with_production_values(tmp_pa
     example["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
     result = load_settings_with({**base, **example})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "['demo']", "demo", str(BASE_DIR / "staticfiles")]
+    assert result.stdout.split() == ["True", "['demo']", "demo", str(ROOT / "staticfiles")]
 
     production = {**example, "DEBUG": "false", "SECRET_KEY": "k" * 10 + LONG_RANDOM, "ALLOWED_HOSTS": "chat.x"}
     result = load_settings_with({**base, **production, "OPENAI_API_KEY": "sk-x", "STATIC_ROOT": str(tmp_path)})
@@ -361,7 +349,7 @@ def test_the_documented_secret_key_placeholder_fails_check_deploy(static_root, t
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

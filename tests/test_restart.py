@@ -9,8 +9,10 @@ import time
 import pytest
 
 from chat.models import Message
-from tests.live import LiveClient
-from tests.servers import ServerProcess
+from tests.support.live import LiveClient, read_until, text_of
+from tests.support.servers import Gunicorn, env_with_test_settings
+
+pytestmark = pytest.mark.gunicorn
 
 
 @pytest.fixture
@@ -19,7 +21,9 @@ def server(fake_upstream_server, transactional_db, upstream, tmp_path):
     started = []
 
     def start(**settings):
-        process = ServerProcess(fake_upstream_server, tmp_path / f"server-{len(started)}.log", **settings)
+        process = Gunicorn(
+            env_with_test_settings(fake_upstream_server, **settings), tmp_path / f"server-{len(started)}.log"
+        )
         started.append(process)
         return process.start()
 
@@ -28,19 +32,6 @@ def server(fake_upstream_server, transactional_db, upstream, tmp_path):
         script.release.set()
     for process in started:
         process.stop()
-
-
-def text_of(events):
-    return "".join(e.data.get("content", "") for e in events if e.name == "delta")
-
-
-def read_until(events, predicate):
-    seen = []
-    for event in events:
-        seen.append(event)
-        if predicate(seen):
-            return seen
-    raise AssertionError(f"stream ended early: {seen}")
 
 
 def test_sigterm_lets_the_answers_in_flight_finish(server, owner, upstream, script):

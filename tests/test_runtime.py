@@ -22,8 +22,8 @@ from runtime import internals, tasks
 from runtime.asgi import Application
 from runtime.database import in_database_thread
 from runtime.threads import RequestThread, ThreadPool
-from tests.fake_upstream import Script
-from tests.live import LiveClient, read_text
+from tests.support.fake_upstream import Script
+from tests.support.live import LiveClient, read_text
 
 
 def test_requests_reuse_the_threads_of_earlier_requests(live, owner):

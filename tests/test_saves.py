@@ -8,7 +8,7 @@ from django.db import OperationalError, connection
 
 from chat.models import Conversation, Message
 from chat.relay.store import Batches
-from tests.test_stop_resume import read_until, text_of
+from tests.support.live import read_until, text_of
 
 
 def _new_answer(conversation):

@@ -14,11 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message
-from tests.conftest import wait_until_idle
-
-
-def text_of(events, kind="content"):
-    return "".join(e.data.get(kind, "") for e in events if e.name == "delta")
+from tests.support.live import read_until, text_of
+from tests.support.servers import wait_until_idle
 
 
 def start_answer(client, upstream, script, **script_fields):
@@ -33,15 +30,6 @@ def start_answer(client, upstream, script, **script_fields):
     meta = next(events)
     assert meta.name == "meta"
     return stream, events, meta, held
-
-
-def read_until(events, predicate):
-    seen = []
-    for event in events:
-        seen.append(event)
-        if predicate(seen):
-            return seen
-    raise AssertionError(f"stream ended early: {seen}")
 
 
 # --- Stop -----------------------------------------------------------------------------------

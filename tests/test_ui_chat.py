@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Message
-from tests.browser import open_chat, send
-from tests.fake_upstream import Script
+from tests.support.browser import open_chat, send
+from tests.support.fake_upstream import Script
 
 pytestmark = pytest.mark.browser
 

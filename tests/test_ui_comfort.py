@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import PHONE, open_chat, send
-from tests.fake_upstream import Script
+from tests.support.browser import PHONE, open_chat, send
+from tests.support.fake_upstream import Script
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from tests.browser import open_chat, send
-from tests.fake_upstream import Script
+from tests.support.browser import open_chat, send
+from tests.support.fake_upstream import Script
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from chat.upstream import Provider, StreamParser, UpstreamError, close_clients, stream_chat
-from tests.fake_upstream import Script
+from tests.support.fake_upstream import Script
 
 
 def sse(*chunks):

@@ -1,26 +1,21 @@
 """
-An HTTP client for the live server that reads Server-Sent Events as they arrive, with the
-time each one came, so tests can assert that an answer streams rather than arrives whole.
+An HTTP client for a live server (any of tests/support/servers.py, or nginx in front of one)
+that reads Server-Sent Events as they arrive, with chat.sse.Reader, as a browser does: with the
+time each one came, so tests can assert that an answer streams rather than arrives whole, and
+gzip decoded when a proxy compressed it. With the helpers the stream tests share.
 """
 
 import http.client
 import json
 import secrets
-import time
-from dataclasses import dataclass
+from collections import deque
 from importlib import import_module
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
-
-@dataclass
-class Event:
-    name: str
-    data: object
-    id: str = None
-    at: float = 0.0
+from chat import sse
 
 
 def session_cookie_for(user):
@@ -35,34 +30,37 @@ def session_cookie_for(user):
 
 
 class Stream:
-    """An open SSE response; iterate it for Events, each read as soon as it arrives."""
+    """
+    An open SSE response; iterate it for Events, each read as soon as it arrives (every
+    iterator of a stream goes on where the last one stopped), until the server ends it, cleanly
+    or not. The heartbeats and other comment lines are in `comments`, as (line, arrival time).
+    """
 
     def __init__(self, connection, response):
         self.connection = connection
         self.response = response
         self.status = response.status
         self.headers = {k.lower(): v for k, v in response.getheaders()}
-        self.comments = []
+        self._reader = None
+        self._pending = deque()
+
+    @property
+    def comments(self):
+        return self._reader.comments if self._reader else []
 
     def __iter__(self):
-        name, data, event_id = "message", [], None
+        if self._reader is None:
+            self._reader = sse.Reader(self.headers.get("content-encoding", ""))
         while True:
-            line = self.response.readline()
-            if not line:
+            while self._pending:
+                yield self._pending.popleft()
+            try:
+                data = self.response.read1(65536)
+            except http.client.IncompleteRead:
+                return  # the server closed the connection in the middle of the response
+            if not data:
                 return
-            line = line.decode().rstrip("\r\n")
-            if not line:
-                if data:
-                    yield Event(name, json.loads("\n".join(data)), event_id, time.monotonic())
-                name, data, event_id = "message", [], None
-            elif line.startswith(":"):
-                self.comments.append((line, time.monotonic()))
-            elif line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-            elif line.startswith("id:"):
-                event_id = line[3:].strip()
+            self._pending.extend(self._reader.feed(data))
 
     def events(self):
         return list(self)
@@ -122,10 +120,26 @@ class LiveClient:
             stream.close()
 
 
+def text_of(events, kind="content"):
+    """The text of the `kind` ("content" or "reasoning") deltas among `events`."""
+    return "".join(e.data.get(kind, "") for e in events if e.name == "delta")
+
+
+def read_until(events, predicate):
+    """Read `events` until predicate(the events read so far) holds; returns those events."""
+    seen = []
+    for event in events:
+        seen.append(event)
+        if predicate(seen):
+            return seen
+    raise AssertionError(f"stream ended early: {seen}")
+
+
 def read_text(events, text):
     """Read the events of a stream until their deltas add up to `text`."""
-    received = ""
-    while received != text:
-        event = next(events)
-        if event.name == "delta":
-            received += event.data.get("content", "")
+    return read_until(events, lambda seen: text_of(seen) == text)
+
+
+def parse(body):
+    """The events of a whole response body, read at once."""
+    return sse.Reader().feed(body)

@@ -1,6 +1,7 @@
 """
 Fixtures for the end-to-end tests: Debian's chromium, driven by Playwright for Python, against
-the app served by the live uvicorn server (the `live` fixture) with the fake upstream.
+the app served by the live uvicorn server (the `live` fixture) with the fake upstream, and the
+helpers of the tests that drive the page.
 
 Playwright's own browser download is not used: `make browser` installs chromium with apt-get.
 Without chromium these tests fail; they never skip.
@@ -12,7 +13,7 @@ import shutil
 import pytest
 from django.conf import settings
 
-from tests.live import session_cookie_for
+from tests.support.live import session_cookie_for
 
 CHROMIUM_ARGS = [
     "--headless",
