@@ -1,15 +1,16 @@
-# make run    set up everything on a fresh machine and serve the product on http://127.0.0.1:8000
-# make test   set up the test tools and run the whole test suite (test-js, then pytest)
-# make test-js  the unit tests of the page's DOM-free modules (tests/js/), with Node's runner
-# make serve  the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
-# make ci     what CI runs (.ci/run): the suite on SQLite, PostgreSQL, MariaDB and the newest Django
-# make bench  the relay benchmark (bench/run.py; BENCH_ARGS=--help), results in docs/benchmarks.md
+# make run        set up everything on a fresh machine and serve the product on http://127.0.0.1:8000
+# make test       set up the test tools and run the whole test suite (test-js, then pytest)
+# make test-fast  the suite without its slow tiers (browser, gunicorn, nginx), to rerun while editing
+# make test-js    the unit tests of the page's DOM-free modules (tests/js/), with Node's runner
+# make serve      the production command (gunicorn -c gunicorn.conf.py), after migrate and collectstatic
+# make ci         what CI runs (.ci/run): the suite on SQLite, PostgreSQL, MariaDB and the newest Django
+# make bench      the relay benchmark (bench/run.py; BENCH_ARGS=--help), results in docs/benchmarks.md
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test test-js ci browser nginx screenshots messages lint migrate static bench clean
+.PHONY: run serve test test-fast test-js ci browser nginx screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,11 @@ test: $(VENV)/.dev browser nginx test-js
 test-js:
 	node --test tests/js/
 
+# The tests marked browser (Chromium), gunicorn (real gunicorn processes) and nginx (Debian's
+# nginx) left out: the rest takes well under a minute. `make test` before committing.
+test-fast: $(VENV)/.dev test-js
+	$(BIN)/python -m pytest -m "not browser and not gunicorn and not nginx" $(PYTEST_ARGS)
+
 # $(call apt_install,CHECK,PACKAGE,TESTS): when the shell command CHECK fails, install Debian's
 # PACKAGE if we can (root, apt-get); if it stays missing, TESTS fail: they never skip.
 apt_install = @$(1) || \
@@ -56,7 +62,7 @@ browser:
 	$(call apt_install,command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1,chromium,the browser tests)
 
 # The proxy tests put Debian's nginx, configured as BaoTa and Debian have it, in front of the
-# real gunicorn (tests/test_nginx.py, tests/test_doctor.py).
+# real gunicorn (tests/test_nginx.py, tests/test_doctor.py: the tests marked nginx).
 nginx:
 	$(call apt_install,command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ],nginx-light,the proxy tests)
 
