@@ -43,9 +43,9 @@ def configure():
     call_command("migrate", verbosity=0)
 
 
-async def one_stream(session, base_url, cookies, chat_id, disconnect_after, tokens):
+async def one_stream(session, base_url, cookies, conversation_id, disconnect_after, tokens):
     async with session.post(
-        f"{base_url}/api/chats/{chat_id}/messages/",
+        f"{base_url}/api/chats/{conversation_id}/messages/",
         json={"content": "Hello"},
         headers={"X-CSRFToken": cookies["csrftoken"]},
     ) as response:

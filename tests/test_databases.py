@@ -58,7 +58,7 @@ def test_a_stream_waiting_for_tokens_holds_no_database_connection(live, owner, u
         connection.close()
     before = (connections_in_use(), len(open_wrappers()))
     client = live(owner)
-    stream = client.send(client.create_chat(model="fake-model"), "hold on")
+    stream = client.send(client.create_conversation(model="fake-model"), "hold on")
     events = iter(stream)
     read_text(events, "t0 t1 ")
     # The stream is open and waiting for the provider. The background saver still uses a

@@ -8,8 +8,8 @@ def test_demo_model_streams_end_to_end_without_a_key(live, owner, settings):
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""
     client = live(owner)
-    chat_id = client.create_chat(model="demo")
-    events = client.ask(chat_id, "What can you do?")
+    conversation_id = client.create_conversation(model="demo")
+    events = client.ask(conversation_id, "What can you do?")
     deltas = [e for e in events if e.name == "delta"]
     assert len(deltas) > 1
     text = "".join(e.data["content"] for e in deltas)
@@ -21,8 +21,8 @@ def test_demo_model_streams_end_to_end_without_a_key(live, owner, settings):
 
 def test_demo_answers_in_chinese_to_chinese(live, owner):
     client = live(owner)
-    chat_id = client.create_chat(model="demo")
-    events = client.ask(chat_id, "你好")
+    conversation_id = client.create_conversation(model="demo")
+    events = client.ask(conversation_id, "你好")
     assert "演示模型" in "".join(e.data["content"] for e in events if e.name == "delta")
 
 

@@ -25,8 +25,8 @@ def read_raw(stream):
 
 def ask_failing(live, owner, content="Will this fail?", **fields):
     client = live(owner)
-    chat_id = client.create_chat(**fields)
-    stream = client.send(chat_id, content)
+    conversation_id = client.create_conversation(**fields)
+    stream = client.send(conversation_id, content)
     assert stream.status == 200
     raw, events = read_raw(stream)
     return raw, events
@@ -142,8 +142,10 @@ CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
 def ask_failing_in_chinese(live, owner):
     client = live(owner)
-    chat_id = client.create_chat()
-    stream = client.open("POST", f"/api/chats/{chat_id}/messages/", {"content": "Will this fail?"}, headers=CHINESE)
+    conversation_id = client.create_conversation()
+    stream = client.open(
+        "POST", f"/api/chats/{conversation_id}/messages/", {"content": "Will this fail?"}, headers=CHINESE
+    )
     assert stream.status == 200
     return read_raw(stream)
 
@@ -180,7 +182,7 @@ def test_a_stream_cut_without_done_or_finish_reason_is_an_error(live, owner, ups
 def test_a_finish_reason_without_done_is_a_complete_answer(live, owner, upstream, script):
     upstream.push(script(tokens=4, fault="no_done", fault_after=2))
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     assert events[-1].name == "done" and events[-1].data["status"] == "complete"
     assert Message.objects.get(role="assistant").content == "t0 t1 "
 
@@ -203,9 +205,9 @@ def test_an_error_chunk_shows_the_providers_reason(live, owner, upstream, script
 def test_a_failed_answer_is_not_sent_back_as_history_and_the_next_message_works(live, owner, upstream, script):
     upstream.push(script(status=500), script(words=["Fine now."]))
     client = live(owner)
-    chat_id = client.create_chat()
-    read_raw(client.send(chat_id, "First"))
-    events = client.ask(chat_id, "Second")
+    conversation_id = client.create_conversation()
+    read_raw(client.send(conversation_id, "First"))
+    events = client.ask(conversation_id, "Second")
     assert events[-1].data["status"] == "complete"
     assert upstream.chat_requests[1].body["messages"] == [
         {"role": "user", "content": "First"},
@@ -218,7 +220,7 @@ def test_a_failed_answer_is_not_sent_back_as_history_and_the_next_message_works(
 def test_the_error_is_replayed_to_a_stream_opened_later(live, owner, upstream, script):
     upstream.push(script(tokens=5, fault="malformed", fault_after=2))
     client = live(owner)
-    raw, events = read_raw(client.send(client.create_chat(), "Hi"))
+    raw, events = read_raw(client.send(client.create_conversation(), "Hi"))
     answer = Message.objects.get(role="assistant")
     raw, replay = read_raw(client.open("GET", f"/api/messages/{answer.pk}/stream/"))
     assert [name for name, _ in replay] == ["meta", "delta", "error"]

@@ -36,7 +36,7 @@ def assert_nothing_secret(caplog, settings):
 def test_each_turn_logs_one_line_with_its_numbers_and_not_the_prompt(live, owner, upstream, caplog, settings):
     upstream.push(Script(tokens=4, first_delay=0.05))
     client = live(owner)
-    events = client.ask(client.create_chat(model="fake-model"), PROMPT)
+    events = client.ask(client.create_conversation(model="fake-model"), PROMPT)
     message_id = events[0].data["assistant_message_id"]
 
     [record] = turn_lines(caplog, message_id)
@@ -52,7 +52,7 @@ def test_each_turn_logs_one_line_with_its_numbers_and_not_the_prompt(live, owner
 def test_a_failed_turn_logs_its_status_and_not_the_prompt(live, owner, upstream, caplog, settings):
     upstream.push(Script(status=429, error_message="slow down"))
     client = live(owner)
-    events = client.ask(client.create_chat(model="fake-model"), PROMPT)
+    events = client.ask(client.create_conversation(model="fake-model"), PROMPT)
     assert events[-1].name == "error"
 
     [record] = turn_lines(caplog, events[0].data["assistant_message_id"])

@@ -82,7 +82,7 @@ def clients(processes, transactional_db, upstream, owner):
 def test_stop_through_the_other_process_closes_the_upstream_request(clients, upstream, script):
     mode, generating, other = clients
     upstream.push(script(tokens=30, hold_at=3))
-    stream = generating.send(generating.create_chat(), "Tell me a long story")
+    stream = generating.send(generating.create_conversation(), "Tell me a long story")
     events = iter(stream)
     meta = next(events)
     message_id = meta.data["assistant_message_id"]
@@ -120,7 +120,7 @@ def test_stop_through_the_other_process_closes_the_upstream_request(clients, ups
 def test_reload_on_the_other_process_replays_and_follows_live(clients, upstream, script):
     mode, generating, other = clients
     upstream.push(held := script(tokens=12, hold_at=3, interval=0.1))
-    stream = generating.send(generating.create_chat(), "Tell me a long story")
+    stream = generating.send(generating.create_conversation(), "Tell me a long story")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")
@@ -150,7 +150,7 @@ def test_reload_on_the_other_process_replays_and_follows_live(clients, upstream,
 def test_resume_on_the_other_process_sends_only_the_rest(clients, upstream, script):
     mode, generating, other = clients
     upstream.push(held := script(reasoning=["Think", "ing."], tokens=10, hold_at=4, interval=0.05))
-    stream = generating.send(generating.create_chat(), "Tell me a long story")
+    stream = generating.send(generating.create_conversation(), "Tell me a long story")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     before = read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 t3 ")
@@ -171,7 +171,7 @@ def test_resume_on_the_other_process_sends_only_the_rest(clients, upstream, scri
 def test_several_streams_on_the_other_process_all_get_the_whole_answer(clients, upstream, script):
     mode, generating, other = clients
     upstream.push(held := script(tokens=10, hold_at=2, interval=0.05))
-    stream = generating.send(generating.create_chat(), "Tell me a long story")
+    stream = generating.send(generating.create_conversation(), "Tell me a long story")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     read_until(events, lambda seen: text_of(seen) == "t0 t1 ")

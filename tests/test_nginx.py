@@ -70,9 +70,11 @@ def baota(app, tmp_path):
 def test_an_answer_streams_live_through_nginx(proxy, live, owner, upstream):
     upstream.push(Script(tokens=5, interval=0.4))
     client = LiveClient(proxy.url, owner)
-    chat_id = client.create_chat(model="fake-model")
+    conversation_id = client.create_conversation(model="fake-model")
     # As a browser asks: compressed if the server likes.
-    stream = client.open("POST", f"/api/chats/{chat_id}/messages/", {"content": "hello"}, {"Accept-Encoding": "gzip"})
+    stream = client.open(
+        "POST", f"/api/chats/{conversation_id}/messages/", {"content": "hello"}, {"Accept-Encoding": "gzip"}
+    )
     assert stream.status == 200
     deltas = []
     for event in stream:
@@ -92,7 +94,7 @@ def test_a_stream_survives_a_silence_longer_than_the_proxy_read_timeout(baota, l
     # The model thinks longer than nginx waits for a byte; heartbeats keep the stream open.
     upstream.push(Script(tokens=2, first_delay=READ_TIMEOUT + 1.5))
     client = LiveClient(baota.url, owner)
-    stream = client.send(client.create_chat(model="fake-model"), "think hard")
+    stream = client.send(client.create_conversation(model="fake-model"), "think hard")
     events = stream.events()
     stream.close()
     assert events[-1].name == "done", f"the stream was cut: {events}"
@@ -102,24 +104,24 @@ def test_a_stream_survives_a_silence_longer_than_the_proxy_read_timeout(baota, l
 
 def test_a_second_user_never_receives_the_first_users_cached_responses(proxy, live, owner, outsider):
     alice, bob = LiveClient(proxy.url, owner), LiveClient(proxy.url, outsider)
-    chat_id = alice.create_chat(title="Alice's secret plan")
-    bob.create_chat(title="Bob's shopping list")
+    conversation_id = alice.create_conversation(title="Alice's secret plan")
+    bob.create_conversation(title="Bob's shopping list")
 
     # The same URL, one after the other: BaoTa's cache key ($host$uri$is_args$args) is the same.
     assert _titles(alice) == ["Alice's secret plan"]
     assert _titles(bob) == ["Bob's shopping list"]
     assert _titles(alice) == ["Alice's secret plan"]
 
-    status, alices_page = _page(alice, f"/c/{chat_id}/")
+    status, alices_page = _page(alice, f"/c/{conversation_id}/")
     assert status == 200 and b'"username": "owner"' in alices_page
-    assert _page(bob, f"/c/{chat_id}/")[0] == 404
+    assert _page(bob, f"/c/{conversation_id}/")[0] == 404
     assert _page(alice, "/")[0] == 200
     status, bobs_page = _page(bob, "/")
     assert status == 200 and b'"owner"' not in bobs_page and b'"username": "outsider"' in bobs_page
-    assert _page(bob, f"/api/chats/{chat_id}/")[0] == 404
+    assert _page(bob, f"/api/chats/{conversation_id}/")[0] == 404
 
     # Nor does anyone get a stale copy of their own data...
-    alice.create_chat(title="Alice's second plan")
+    alice.create_conversation(title="Alice's second plan")
     assert _titles(alice) == ["Alice's second plan", "Alice's secret plan"]
     # ...and nothing private is written to the shared cache on disk at all.
     cached = b"".join(path.read_bytes() for path in proxy.prefix.rglob("*") if path.is_file() and "cache" in str(path))

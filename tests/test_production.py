@@ -93,8 +93,8 @@ def test_production_server_logs_in_and_streams_an_answer_incrementally(server, u
     client = browser.api_client()
     upstream.push(Script(tokens=5, interval=0.3))
 
-    chat_id = client.create_chat(model="fake-model")
-    stream = client.send(chat_id, "你好 production 🚀")
+    conversation_id = client.create_conversation(model="fake-model")
+    stream = client.send(conversation_id, "你好 production 🚀")
     assert stream.status == 200
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.headers["x-accel-buffering"] == "no"
@@ -117,7 +117,7 @@ def test_production_server_writes_one_log_line_per_turn_without_the_prompt(serve
     browser = Browser(server.port)
     browser.log_in("alice", "a-long-password-42")
     client = browser.api_client()
-    events = client.ask(client.create_chat(model="fake-model"), "my very private question")
+    events = client.ask(client.create_conversation(model="fake-model"), "my very private question")
     message_id = events[0].data["assistant_message_id"]
 
     line = next((line for line in server.log().splitlines() if f"message={message_id} " in line), None)

@@ -38,12 +38,12 @@ def test_sigterm_lets_the_answers_in_flight_finish(server, owner, upstream, scri
     process = server(CHAT_DRAIN_SECONDS=20)
     client = LiveClient(process.url, owner)
     upstream.push(script(tokens=10, interval=0.1), script(tokens=10, interval=0.1))
-    followed = client.send(client.create_chat(), "First")
+    followed = client.send(client.create_conversation(), "First")
     events = iter(followed)
     followed_id = next(events).data["assistant_message_id"]
     read_until(events, lambda seen: text_of(seen) == "t0 ")
     # The other one's reader went away: only the server still cares for its answer.
-    left = client.send(client.create_chat(), "Second")
+    left = client.send(client.create_conversation(), "Second")
     left_id = next(iter(left)).data["assistant_message_id"]
     left.close()
 
@@ -64,7 +64,7 @@ def test_sigterm_saves_an_answer_that_outlasts_the_drain_time_as_interrupted(ser
     process = server(CHAT_DRAIN_SECONDS=1)
     client = LiveClient(process.url, owner)
     upstream.push(script(tokens=200, interval=0.1))
-    stream = client.send(client.create_chat(), "A very long one")
+    stream = client.send(client.create_conversation(), "A very long one")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     before = read_until(events, lambda seen: "t2 " in text_of(seen))
@@ -92,8 +92,8 @@ def test_after_sigkill_the_answer_is_marked_interrupted_at_the_next_start_and_ca
     process = server(**settings)
     client = LiveClient(process.url, owner)
     upstream.push(script(tokens=10, hold_at=3))
-    chat_id = client.create_chat()
-    stream = client.send(chat_id, "Doomed question")
+    conversation_id = client.create_conversation()
+    stream = client.send(conversation_id, "Doomed question")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")
@@ -115,7 +115,7 @@ def test_after_sigkill_the_answer_is_marked_interrupted_at_the_next_start_and_ca
     answer = Message.objects.get(pk=message_id)
     assert (answer.status, answer.content) == ("interrupted", "t0 t1 t2 ")
     client = LiveClient(process.url, owner)
-    status, chat = client.json("GET", f"/api/chats/{chat_id}/")
+    status, chat = client.json("GET", f"/api/chats/{conversation_id}/")
     assert [m["status"] for m in chat["messages"]] == ["complete", "interrupted"]
 
     # Retrying answers the question again in its place.
@@ -125,7 +125,7 @@ def test_after_sigkill_the_answer_is_marked_interrupted_at_the_next_start_and_ca
     retry.close()
     assert events[-1].data["status"] == "complete" and text_of(events) == "Safe now."
     assert upstream.chat_requests[-1].body["messages"] == [{"role": "user", "content": "Doomed question"}]
-    status, chat = client.json("GET", f"/api/chats/{chat_id}/")
+    status, chat = client.json("GET", f"/api/chats/{conversation_id}/")
     assert [(m["status"], m["content"]) for m in chat["messages"]] == [
         ("complete", "Doomed question"),
         ("complete", "Safe now."),
@@ -137,8 +137,8 @@ def test_an_answer_of_a_killed_process_is_marked_interrupted_by_the_survivor(ser
     doomed, survivor = server(**settings), server(**settings)
     upstream.push(script(tokens=10, hold_at=3))
     client = LiveClient(doomed.url, owner)
-    chat_id = client.create_chat()
-    stream = client.send(chat_id, "Doomed question")
+    conversation_id = client.create_conversation()
+    stream = client.send(conversation_id, "Doomed question")
     events = iter(stream)
     message_id = next(events).data["assistant_message_id"]
     read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")

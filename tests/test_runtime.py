@@ -28,7 +28,7 @@ from tests.support.live import LiveClient, read_text
 
 def test_requests_reuse_the_threads_of_earlier_requests(live, owner):
     client = live(owner)
-    chat_id = client.create_chat()
+    conversation_id = client.create_conversation()
     seen = threading.local()
     new_threads = []
 
@@ -41,7 +41,7 @@ def test_requests_reuse_the_threads_of_earlier_requests(live, owner):
     request_started.connect(count_new_thread)
     try:
         for _ in range(20):
-            status, _ = client.json("GET", f"/api/chats/{chat_id}/")
+            status, _ = client.json("GET", f"/api/chats/{conversation_id}/")
             assert status == 200
     finally:
         request_started.disconnect(count_new_thread)
@@ -53,7 +53,7 @@ def test_a_streaming_answer_holds_no_request_thread(live, owner, upstream):
     gate = Script(tokens=4, hold_at=2)
     upstream.push(gate)
     client = live(owner)
-    stream = client.send(client.create_chat(model="fake-model"), "hold on")
+    stream = client.send(client.create_conversation(model="fake-model"), "hold on")
     events = iter(stream)
     read_text(events, "t0 t1 ")
     # The answer is streaming and waits for the provider: its request gave its thread back.

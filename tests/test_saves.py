@@ -152,7 +152,7 @@ def test_a_progress_save_that_failed_is_made_at_the_next_interval(live, owner, u
     upstream.push(held)
     client = live(owner)
     with answer_writes_refused():
-        stream = client.send(client.create_chat(), "Tell me a story")
+        stream = client.send(client.create_conversation(), "Tell me a story")
         events = iter(stream)
         message_id = next(events).data["assistant_message_id"]
         read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")

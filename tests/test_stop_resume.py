@@ -23,8 +23,8 @@ def start_answer(client, upstream, script, **script_fields):
     event iterator, the meta event and the script (release it to let the answer finish)."""
     held = script(**script_fields)
     upstream.push(held)
-    chat_id = client.create_chat()
-    stream = client.send(chat_id, "Tell me a long story")
+    conversation_id = client.create_conversation()
+    stream = client.send(conversation_id, "Tell me a long story")
     assert stream.status == 200
     events = iter(stream)
     meta = next(events)
@@ -78,7 +78,7 @@ def test_stop_is_idempotent(live, owner, upstream, script):
 
 def test_stopping_a_finished_answer_changes_nothing(live, owner, upstream):
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     message_id = events[0].data["assistant_message_id"]
     before = Message.objects.get(pk=message_id)
     assert client.json("POST", f"/api/messages/{message_id}/stop/") == (200, {"id": message_id, "status": "complete"})
@@ -104,7 +104,7 @@ def test_it_refuses_to_stop_another_users_answer(live, owner, outsider, upstream
 
 def test_stop_needs_a_post_with_csrf_and_a_login(live, owner, upstream):
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     message_id = events[0].data["assistant_message_id"]
     assert client.json("GET", f"/api/messages/{message_id}/stop/")[0] == 405
     assert client.json("POST", f"/api/messages/{message_id}/stop/", csrf=False)[0] == 403
@@ -130,10 +130,10 @@ def test_a_closed_connection_does_not_stop_the_answer(live, owner, upstream, scr
 
 def test_a_client_that_hangs_up_while_its_question_is_saved_still_gets_it_answered(live, owner, upstream):
     client = live(owner)
-    chat_id = client.create_chat()
+    conversation_id = client.create_conversation()
     body = json.dumps({"content": "Are you there?"}).encode()
     request = (
-        f"POST /api/chats/{chat_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST /api/chats/{conversation_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Cookie: sessionid={client.cookies['sessionid']}; csrftoken={client.csrf}\r\n"
         f"X-CSRFToken: {client.csrf}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -141,20 +141,20 @@ def test_a_client_that_hangs_up_while_its_question_is_saved_still_gets_it_answer
     # The conversation is locked, so saving the turn waits; the client hangs up meanwhile,
     # which cancels the view.
     with transaction.atomic():
-        Conversation.objects.select_for_update().get(pk=chat_id)
+        Conversation.objects.select_for_update().get(pk=conversation_id)
         with socket.create_connection(("127.0.0.1", client.port)) as raw:
             raw.sendall(request)
             time.sleep(0.3)  # the request is read, and the view waits for the lock
         time.sleep(0.3)  # Django has seen the hang-up
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        answer = Message.objects.filter(conversation_id=chat_id, role="assistant").first()
+        answer = Message.objects.filter(conversation_id=conversation_id, role="assistant").first()
         if answer and answer.status != "streaming":
             break
         time.sleep(0.05)
     wait_until_idle()
-    assert Message.objects.get(conversation_id=chat_id, role="user").content == "Are you there?"
-    answer = Message.objects.get(conversation_id=chat_id, role="assistant")
+    assert Message.objects.get(conversation_id=conversation_id, role="user").content == "Are you there?"
+    answer = Message.objects.get(conversation_id=conversation_id, role="assistant")
     assert (answer.status, answer.content) == ("complete", "t0 t1 t2 t3 t4 ")
 
 
@@ -176,11 +176,11 @@ def test_a_slow_reader_still_gets_the_end_of_the_answer(live, owner, upstream, s
     # to it, held up by the full socket, when the answer ends.
     upstream.push(script(words=[f"{i:04d}" + "x" * 60_000 for i in range(100)]))
     client = live(owner)
-    chat_id = client.create_chat()
+    conversation_id = client.create_conversation()
     body = json.dumps({"content": "Flood me"}).encode()
     headers = client._headers()
     request = (
-        f"POST /api/chats/{chat_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        f"POST /api/chats/{conversation_id}/messages/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         + "Connection: close\r\n\r\n"
     ).encode() + body
@@ -254,7 +254,7 @@ def test_last_event_id_resumes_without_gap_or_duplicate(live, owner, upstream, s
 
 def test_last_event_id_in_the_middle_of_a_delta_gets_exactly_the_rest(live, owner, upstream, script):
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     message_id = events[0].data["assistant_message_id"]
     full = text_of(events)
     for offset in (0, 1, 4, len(full) - 1, len(full), len(full) + 5):
@@ -268,7 +268,7 @@ def test_last_event_id_in_the_middle_of_a_delta_gets_exactly_the_rest(live, owne
 def test_the_stream_of_a_finished_answer_replays_it_and_ends(live, owner, upstream, script):
     upstream.push(script(reasoning=["hmm"], words=["Done", "."]))
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     message_id = events[0].data["assistant_message_id"]
     replay = client.open("GET", f"/api/messages/{message_id}/stream/").events()
     assert [e.name for e in replay] == ["meta", "delta", "delta", "done"]
@@ -279,7 +279,7 @@ def test_the_stream_of_a_finished_answer_replays_it_and_ends(live, owner, upstre
 
 def test_it_refuses_the_stream_of_another_users_answer(live, owner, outsider, upstream):
     client = live(owner)
-    events = client.ask(client.create_chat(), "Hi")
+    events = client.ask(client.create_conversation(), "Hi")
     message_id = events[0].data["assistant_message_id"]
     assert live(outsider).json("GET", f"/api/messages/{message_id}/stream/")[0] == 404
     assert live().json("GET", f"/api/messages/{message_id}/stream/")[0] == 401
@@ -416,7 +416,7 @@ def test_an_answer_still_generating_cannot_be_regenerated(live, owner, upstream,
 def test_a_silent_model_gets_heartbeats_at_the_configured_interval(live, owner, upstream, script, settings):
     upstream.push(script(tokens=2, first_delay=2.0))
     client = live(owner)
-    stream = client.send(client.create_chat(), "Think hard")
+    stream = client.send(client.create_conversation(), "Think hard")
     events = stream.events()
     stream.close()
     assert events[-1].name == "done"
@@ -431,7 +431,7 @@ def test_a_silent_model_gets_heartbeats_at_the_configured_interval(live, owner, 
 def test_heartbeats_go_on_while_the_database_is_busy(live, owner, upstream, script, settings):
     upstream.push(script(tokens=2, first_delay=2.5))
     client = live(owner)
-    stream = client.send(client.create_chat(), "Think hard")
+    stream = client.send(client.create_conversation(), "Think hard")
     events = iter(stream)
     meta = next(events)
     locked = threading.Event()

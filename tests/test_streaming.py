@@ -7,9 +7,9 @@ def test_answer_streams_incrementally_and_is_saved(live, owner, upstream, script
     gate = script(tokens=6, hold_at=4)
     upstream.push(gate)
     client = live(owner)
-    chat_id = client.create_chat()
+    conversation_id = client.create_conversation()
 
-    stream = client.send(chat_id, "Hello?")
+    stream = client.send(conversation_id, "Hello?")
     assert stream.status == 200
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.headers["cache-control"].startswith("no-cache")
@@ -49,8 +49,8 @@ def test_answer_streams_incrementally_and_is_saved(live, owner, upstream, script
 
 def test_request_uses_streaming_with_usage(live, owner, upstream):
     client = live(owner)
-    chat_id = client.create_chat(model="fake-other")
-    client.ask(chat_id, "Hi")
+    conversation_id = client.create_conversation(model="fake-other")
+    client.ask(conversation_id, "Hi")
     body = upstream.chat_requests[0].body
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
@@ -62,8 +62,8 @@ def test_user_message_is_saved_before_the_provider_is_called(live, owner, upstre
     gate = script(tokens=3, hold_at=0)
     upstream.push(gate)
     client = live(owner)
-    chat_id = client.create_chat()
-    stream = client.send(chat_id, "Saved first")
+    conversation_id = client.create_conversation()
+    stream = client.send(conversation_id, "Saved first")
     next(iter(stream))  # meta
     assert upstream.wait_for(lambda: upstream.chat_requests)
     assert Message.objects.filter(role="user", content="Saved first").exists()
@@ -76,8 +76,8 @@ def test_user_message_is_saved_before_the_provider_is_called(live, owner, upstre
 def test_reasoning_is_streamed_and_saved_apart_from_the_answer(live, owner, upstream, script):
     upstream.push(script(reasoning=["Let me ", "think."], words=["Four", "."]))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "2+2?")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "2+2?")
     reasoning = "".join(e.data.get("reasoning", "") for e in events if e.name == "delta")
     content = "".join(e.data.get("content", "") for e in events if e.name == "delta")
     assert (reasoning, content) == ("Let me think.", "Four.")
@@ -88,8 +88,8 @@ def test_reasoning_is_streamed_and_saved_apart_from_the_answer(live, owner, upst
 def test_heartbeat_is_sent_while_waiting_for_the_first_token(live, owner, upstream, script, settings):
     upstream.push(script(tokens=2, first_delay=1.0))
     client = live(owner)
-    chat_id = client.create_chat()
-    stream = client.send(chat_id, "Slow one")
+    conversation_id = client.create_conversation()
+    stream = client.send(conversation_id, "Slow one")
     events = stream.events()
     stream.close()
     assert any(comment == ": ping" for comment, _ in stream.comments)
@@ -98,16 +98,16 @@ def test_heartbeat_is_sent_while_waiting_for_the_first_token(live, owner, upstre
 
 def test_conversation_is_titled_from_the_first_message(live, owner, upstream):
     client = live(owner)
-    chat_id = client.create_chat()
-    client.ask(chat_id, "  How do   I bake bread?\n")
-    assert Conversation.objects.get(pk=chat_id).title == "How do I bake bread?"
+    conversation_id = client.create_conversation()
+    client.ask(conversation_id, "  How do   I bake bread?\n")
+    assert Conversation.objects.get(pk=conversation_id).title == "How do I bake bread?"
 
 
 def test_chinese_and_emoji_round_trip(live, owner, upstream, script):
     upstream.push(script(words=["你好", "，世界 ", "🎉"]))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "用中文回答 😀")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "用中文回答 😀")
     assert "".join(e.data["content"] for e in events if e.name == "delta") == "你好，世界 🎉"
     assert Message.objects.get(role="assistant").content == "你好，世界 🎉"
     assert Message.objects.get(role="user").content == "用中文回答 😀"

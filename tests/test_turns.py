@@ -13,8 +13,8 @@ def answers(events):
 def test_regenerate_replaces_the_last_answer(live, owner, upstream, script):
     upstream.push(script(words=["First."]), script(words=["Second."]))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "Question")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "Question")
     old_id = events[0].data["assistant_message_id"]
     stream = client.open("POST", f"/api/messages/{old_id}/regenerate/", {})
     events = stream.events()
@@ -32,8 +32,8 @@ def test_regenerate_replaces_the_last_answer(live, owner, upstream, script):
 def test_retry_after_an_error_answers_again(live, owner, upstream, script):
     upstream.push(script(status=500), script(words=["Recovered."]))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "Try me")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "Try me")
     assert events[-1].name == "error"
     failed_id = events[0].data["assistant_message_id"]
     stream = client.open("POST", f"/api/messages/{failed_id}/regenerate/", {})
@@ -44,9 +44,9 @@ def test_retry_after_an_error_answers_again(live, owner, upstream, script):
 
 def test_only_the_last_answer_can_be_regenerated(live, owner, upstream):
     client = live(owner)
-    chat_id = client.create_chat()
-    first = client.ask(chat_id, "one")[0].data["assistant_message_id"]
-    client.ask(chat_id, "two")
+    conversation_id = client.create_conversation()
+    first = client.ask(conversation_id, "one")[0].data["assistant_message_id"]
+    client.ask(conversation_id, "two")
     status, body = client.json("POST", f"/api/messages/{first}/regenerate/", {})
     assert status == 400 and "last answer" in body["error"]
     assert Message.objects.count() == 4
@@ -55,9 +55,9 @@ def test_only_the_last_answer_can_be_regenerated(live, owner, upstream):
 def test_edit_replaces_the_question_and_everything_after_it(live, owner, upstream, script):
     upstream.push(script(words=["A1"]), script(words=["A2"]), script(words=["A1 again"]))
     client = live(owner)
-    chat_id = client.create_chat()
-    first_question = client.ask(chat_id, "Q1")[0].data["user_message_id"]
-    client.ask(chat_id, "Q2")
+    conversation_id = client.create_conversation()
+    first_question = client.ask(conversation_id, "Q1")[0].data["user_message_id"]
+    client.ask(conversation_id, "Q2")
     stream = client.open("POST", f"/api/messages/{first_question}/edit/", {"content": "Q1, edited"})
     assert answers(stream.events()) == "A1 again"
     stream.close()
@@ -70,8 +70,8 @@ def test_edit_replaces_the_question_and_everything_after_it(live, owner, upstrea
 
 def test_edit_refuses_empty_content_and_changes_nothing(live, owner, upstream):
     client = live(owner)
-    chat_id = client.create_chat()
-    question = client.ask(chat_id, "Keep me")[0].data["user_message_id"]
+    conversation_id = client.create_conversation()
+    question = client.ask(conversation_id, "Keep me")[0].data["user_message_id"]
     status, body = client.json("POST", f"/api/messages/{question}/edit/", {"content": "  "})
     assert status == 400 and body["field"] == "content"
     assert list(Message.objects.values_list("content", flat=True)) == ["Keep me", "t0 t1 t2 t3 t4 "]
@@ -79,8 +79,8 @@ def test_edit_refuses_empty_content_and_changes_nothing(live, owner, upstream):
 
 @pytest.mark.parametrize("action, body", [("regenerate", {}), ("edit", {"content": "mine now"})])
 def test_other_users_messages_cannot_be_regenerated_or_edited(live, owner, outsider, upstream, action, body):
-    chat_id = live(owner).create_chat()
-    events = live(owner).ask(chat_id, "private")
+    conversation_id = live(owner).create_conversation()
+    events = live(owner).ask(conversation_id, "private")
     target = events[0].data["assistant_message_id" if action == "regenerate" else "user_message_id"]
     status, _ = live(outsider).json("POST", f"/api/messages/{target}/{action}/", body)
     assert status == 404
@@ -93,11 +93,11 @@ def test_the_first_answer_brings_a_model_made_title(live, owner, upstream, scrip
     upstream.completions.append(script(words=["“Baking ", "Sourdough Bread.”"]))
     upstream.push(script(tokens=5, interval=0.05))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "how do I bake sourdough bread at home")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "how do I bake sourdough bread at home")
     titles = [e.data["title"] for e in events if e.name == "title"]
     assert titles == ["Baking Sourdough Bread"]
-    assert Conversation.objects.get(pk=chat_id).title == "Baking Sourdough Bread"
+    assert Conversation.objects.get(pk=conversation_id).title == "Baking Sourdough Bread"
     title_request = next(r for r in upstream.chat_requests if not r.body.get("stream"))
     assert "how do I bake sourdough bread" in title_request.body["messages"][-1]["content"]
 
@@ -106,10 +106,10 @@ def test_the_title_falls_back_to_the_first_words_when_the_model_fails(live, owne
     settings.CHAT_AUTO_TITLE = True
     upstream.completions.append(script(status=500))
     client = live(owner)
-    chat_id = client.create_chat()
-    events = client.ask(chat_id, "what is the capital of France")
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "what is the capital of France")
     assert not [e for e in events if e.name == "title"]
-    assert Conversation.objects.get(pk=chat_id).title == "what is the capital of France"
+    assert Conversation.objects.get(pk=conversation_id).title == "what is the capital of France"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_only_the_first_answer_asks_the_model_for_a_title(live, owner, upstream,
     upstream.completions.append(script(words=["Bread"]))
     upstream.push(script(tokens=2), script(tokens=2))
     client = live(owner)
-    chat_id = client.create_chat()
-    client.ask(chat_id, "how do I bake bread")
-    client.ask(chat_id, "and rye bread?")
+    conversation_id = client.create_conversation()
+    client.ask(conversation_id, "how do I bake bread")
+    client.ask(conversation_id, "and rye bread?")
     assert len([r for r in upstream.chat_requests if not r.body.get("stream")]) == 1

@@ -170,12 +170,12 @@ def test_cancelling_an_edit_changes_nothing(make_page, owner, upstream):
 
 def test_a_reload_shows_the_whole_history(make_page, owner, live, upstream):
     client = live(owner)
-    chat_id = client.create_chat(title="History")
+    conversation_id = client.create_conversation(title="History")
     upstream.push(Script(words=["# Heading\n\n", "first ", "reply"]), Script(words=["second ", "`reply`"]))
-    client.ask(chat_id, "first question")
-    client.ask(chat_id, "second question")
+    client.ask(conversation_id, "first question")
+    client.ask(conversation_id, "second question")
 
-    page = open_chat(make_page(owner), f"/c/{chat_id}/")
+    page = open_chat(make_page(owner), f"/c/{conversation_id}/")
     expect(page.locator(".message .content")).to_have_text(
         ["first question", "Heading first reply", "second question", "second reply"]
     )

@@ -73,7 +73,7 @@ def test_dark_mode_follows_the_system_and_the_toggle_is_remembered(make_page, ow
 
 
 def test_a_phone_sized_screen_can_chat_and_reach_the_sidebar(make_page, owner, live, upstream):
-    live(owner).create_chat(title="Earlier chat")
+    live(owner).create_conversation(title="Earlier chat")
     upstream.push(Script(words=["A reply ", "that fits ", "on a phone. ", "`code` ", "and $x^2$."]))
     page = open_chat(make_page(owner, viewport=PHONE))
     sidebar = page.locator("#sidebar")
@@ -127,13 +127,13 @@ def test_following_the_answer_stops_when_the_person_scrolls_up(make_page, owner,
 
 
 def test_the_language_switch_comes_back_to_the_open_conversation(make_page, owner, live):
-    chat_id = live(owner).create_chat(title="Stay here")
+    conversation_id = live(owner).create_conversation(title="Stay here")
     page = open_chat(make_page(owner))
     page.locator(".chat-link", has_text="Stay here").click()
-    expect(page).to_have_url(re.compile(rf"/c/{chat_id}/$"))
+    expect(page).to_have_url(re.compile(rf"/c/{conversation_id}/$"))
     page.select_option("#language-sidebar", "zh-hans")
     expect(page.locator("#new-chat")).to_have_text("新对话")
-    expect(page).to_have_url(re.compile(rf"/c/{chat_id}/$"))
+    expect(page).to_have_url(re.compile(rf"/c/{conversation_id}/$"))
 
 
 def test_a_page_whose_script_cannot_load_says_so_instead_of_staying_blank(make_page, owner):
@@ -163,8 +163,8 @@ def test_an_answer_whose_stream_breaks_resumes_where_it_stopped(make_page, owner
 
     def cut_early(route):
         # What a proxy or a flaky network does: the answer's stream ends early, without `done`.
-        chat_id = int(re.search(r"/api/chats/(\d+)/messages/", route.request.url).group(1))
-        stream = live(owner).send(chat_id, route.request.post_data_json["content"])
+        conversation_id = int(re.search(r"/api/chats/(\d+)/messages/", route.request.url).group(1))
+        stream = live(owner).send(conversation_id, route.request.post_data_json["content"])
         events, text = [], ""
         for event in stream:
             events.append(event)

@@ -19,7 +19,7 @@ def titles(page):
 def make_chats(live, user, *names):
     client = live(user)
     # Oldest first, so the sidebar lists them newest first.
-    return [client.create_chat(title=name) for name in names]
+    return [client.create_conversation(title=name) for name in names]
 
 
 def test_the_sidebar_lists_the_conversations_and_opens_one_in_place(make_page, owner, outsider, live, upstream):
@@ -41,8 +41,8 @@ def test_the_sidebar_lists_the_conversations_and_opens_one_in_place(make_page, o
 
 
 def test_rename_a_conversation(make_page, owner, live):
-    (chat_id,) = make_chats(live, owner, "Old name")
-    page = open_chat(make_page(owner), f"/c/{chat_id}/")
+    (conversation_id,) = make_chats(live, owner, "Old name")
+    page = open_chat(make_page(owner), f"/c/{conversation_id}/")
     item = page.locator(".chat-item", has_text="Old name")
     item.hover()
     item.locator("[data-action=rename]").click()

@@ -102,17 +102,17 @@ class LiveClient:
         finally:
             stream.close()
 
-    def create_chat(self, **fields):
+    def create_conversation(self, **fields):
         status, data = self.json("POST", "/api/chats/", fields)
         assert status == 201, data
         return data["id"]
 
-    def send(self, chat_id, content, **fields):
-        return self.open("POST", f"/api/chats/{chat_id}/messages/", {"content": content, **fields})
+    def send(self, conversation_id, content, **fields):
+        return self.open("POST", f"/api/chats/{conversation_id}/messages/", {"content": content, **fields})
 
-    def ask(self, chat_id, content, **fields):
+    def ask(self, conversation_id, content, **fields):
         """Send a message and read the whole answer stream."""
-        stream = self.send(chat_id, content, **fields)
+        stream = self.send(conversation_id, content, **fields)
         try:
             assert stream.status == 200, stream.response.read()
             return stream.events()
