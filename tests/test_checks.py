@@ -3,8 +3,6 @@ The project's system checks (chat/checks.py), as `manage.py check --deploy` repo
 this process with the settings changed, and as the real command with a production environment.
 """
 
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tests.support.servers import ROOT, production_env
+from tests.support.servers import manage, production_env
 
 LONG_KEY = "ch3cks-" + "Vb7Nq2Lx9Rk4Tz8Wm1Hc5Jd3Fp6Ys0Ge" * 2
 CHAT_IDS = ("chat.E001", "chat.W002", "chat.W003", "chat.E004")
@@ -41,14 +39,7 @@ def check(deploy=True):
 
 
 def manage_check_deploy(env):
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return manage("check", "--deploy", env=env)
 
 
 def test_check_deploy_has_nothing_to_say_about_a_correct_production_server(deployed):

@@ -4,8 +4,6 @@ to the app, through nginx configured well and configured badly in front of the r
 """
 
 import re
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import AsyncClient
 
 from tests.support.nginx import Nginx, baota_site, custom_site, debian_site
-from tests.support.servers import ROOT, BufferingProxy, Gunicorn, free_port, production_env
+from tests.support.servers import BufferingProxy, Gunicorn, free_port, manage, production_env
 
 # The app's heartbeat here is longer than the read timeout of the nginx that cuts streams.
 HEARTBEAT = 3.0
@@ -335,14 +333,7 @@ def test_doctor_reports_an_unreachable_provider(production_settings, db):
 
 def test_doctor_reports_an_unreachable_database_as_a_command(tmp_path):
     env = production_env(DATABASE_URL=f"mysql://root@127.0.0.1:{free_port()}/chat", STATIC_ROOT=tmp_path)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "doctor", "--skip-provider"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage("doctor", "--skip-provider", env=env)
     assert result.returncode == 1
     assert "FAIL  MySQL/MariaDB at 127.0.0.1:" in result.stdout and "is unreachable" in result.stdout
     assert "Check DATABASE_URL" in result.stdout

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from chat.models import Message
 from tests.support.fake_upstream import Script
 from tests.support.live import LiveClient
-from tests.support.servers import BIN, ROOT, Gunicorn, free_port, get, production_env
+from tests.support.servers import BIN, ROOT, Gunicorn, free_port, get, manage, production_env
 
 pytestmark = pytest.mark.gunicorn
 
@@ -295,14 +295,7 @@ def test_check_deploy_passes_with_the_documented_production_env(static_root, tmp
     # The guide's next step, collectstatic (check --deploy fails without it: chat.E004).
     documented["STATIC_ROOT"] = str(static_root)
     env = {k: v for k, v in production_env().items() if k not in ("DATABASE_URL", "ALLOWED_HOSTS")}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env={**env, **documented},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**env, **documented})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -347,12 +340,5 @@ def test_the_documented_secret_key_placeholder_fails_check_deploy(static_root, t
     env = production_env(
         SECRET_KEY="replace-with-a-long-random-string", DATABASE_URL=f"sqlite:///{tmp_path}/db", STATIC_ROOT=static_root
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0 and "security.W009" in result.stderr + result.stdout

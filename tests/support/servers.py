@@ -395,15 +395,15 @@ def production_env(**overrides):
     return env
 
 
+def manage(*args, env):
+    """`manage.py <args>` in a process of its own with the environment `env`: its CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def collect_static(static_root, env):
     """`manage.py collectstatic` into `static_root`, as a deployment does."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env={**env, "STATIC_ROOT": str(static_root)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage("collectstatic", "--noinput", "--verbosity", "0", env={**env, "STATIC_ROOT": str(static_root)})
     assert result.returncode == 0, result.stderr
     return static_root
