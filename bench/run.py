@@ -61,6 +61,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 sys.path.insert(0, str(ROOT))
 
+from tests.support.servers import Gunicorn  # noqa: E402  (the tests' launcher, from the project root)
+
 
 def log(*parts):
     print(f"[bench {time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
@@ -212,44 +214,19 @@ class Upstream:
         self.process.wait(10)
 
 
-class Server:
-    """gunicorn -c gunicorn.conf.py, exactly as `make serve` starts it."""
+class Server(Gunicorn):
+    """gunicorn -c gunicorn.conf.py, exactly as `make serve` starts it, with all its workers up."""
 
     def __init__(self, env, workdir, name):
-        self.port = int(env["PORT"])
+        super().__init__(env, workdir / f"server-{name}.log", port=int(env["PORT"]))
         self.workers = int(env["WEB_CONCURRENCY"])
-        self.log_path = workdir / f"server-{name}.log"
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(self.log_path, "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, process=self.process)
-        deadline = time.monotonic() + 30
-        while len(self.pids()) < 1 + self.workers or not self._healthy():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start, see {self.log_path}")
-            time.sleep(0.1)
+        self.start()
 
-    def _healthy(self):
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        return False
+    def _ready(self):
+        return len(self.pids()) >= 1 + self.workers and super()._ready()
 
     def pids(self):
         return process_tree(self.process.pid)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def run_load(plan, conc, tokens, interval, *, disconnect=0.0, python_client=False):
@@ -461,7 +438,6 @@ class Bench:
             "OPENAI_DEFAULT_MODEL": MODEL,
             "WEB_CONCURRENCY": str(args.workers),
             "PORT": str(self.port),
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         setup_django(self.env)

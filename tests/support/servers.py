@@ -39,12 +39,13 @@ class ServerExited(RuntimeError):
     """The server's process ended before it answered."""
 
 
-def listening_socket():
-    """A socket listening on a free loopback port, made here and handed to the server: no race."""
+def listening_socket(port=0):
+    """A socket listening on loopback (a free port by default), made here and handed to the server: no race."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
+    sock.bind(("127.0.0.1", port))
+    # gunicorn's own backlog: a burst of a thousand connections (the benchmark) waits, none is refused.
+    sock.listen(2048)
     return sock
 
 
@@ -258,20 +259,22 @@ class BufferingProxy(Server):
 class Gunicorn(Server):
     """
     `gunicorn -c gunicorn.conf.py`, exactly as `make serve` runs it, with the environment `env`
-    (env_with_test_settings or production_env), on a socket made here (GUNICORN_BIND=fd://N), its output
-    appended to `log_path`. A process group of its own, so that kill() takes the workers too.
+    (env_with_test_settings or production_env), on a socket made here (GUNICORN_BIND=fd://N) on
+    `port` (a free one by default), its output appended to `log_path`. A process group of its
+    own, so that kill() takes the workers too.
     """
 
     marker = "gunicorn"
     start_timeout = 60
 
-    def __init__(self, env, log_path):
+    def __init__(self, env, log_path, *, port=0):
         self.env = {name: str(value) for name, value in env.items()}
         self.log_path = Path(log_path)
+        self.port = port
         self.process = None
 
     def _launch(self):
-        sock = listening_socket()
+        sock = listening_socket(self.port or 0)
         self.port = sock.getsockname()[1]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
