@@ -10,7 +10,7 @@ import asyncio
 import json
 from functools import wraps
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpResponse, JsonResponse
@@ -23,6 +23,7 @@ from chat.upstream import Provider
 from runtime.database import in_database_thread
 
 STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
+MAX_PAGE = 10**9
 
 
 class NotAuthenticated(Exception):
@@ -97,7 +98,8 @@ def as_signed_in_user(request, function, *args, **kwargs):
 def _json_body(request):
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: arrays or objects nested thousands deep.
         raise Invalid(_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise Invalid(_("The request body must be a JSON object."))
@@ -110,6 +112,11 @@ def _string(data, name, default=""):
         return default
     if not isinstance(value := data[name], str):
         raise Invalid(_("'%(name)s' must be a string.") % {"name": name}, field=name)
+    try:
+        # JSON may spell a lone surrogate (\ud800), which is no text: no database stores it.
+        value.encode()
+    except UnicodeEncodeError:
+        raise Invalid(_("The request body is not valid JSON."), field=name) from None
     return value
 
 
@@ -134,7 +141,10 @@ def conversations_view(request):
     try:
         number = max(int(request.GET.get("page", 1)), 1)
     except ValueError:
-        raise Invalid(_("'page' must be a number."), field="page") from None
+        number = None
+    # A page far past any list would be an offset no database takes.
+    if number is None or number > MAX_PAGE:
+        raise Invalid(_("'page' must be a number."), field="page")
     rows, more = conversations.page(request.user.pk, number, query=request.GET.get("q", "").strip())
     return JsonResponse({"results": [c.as_json() for c in rows], "next_page": number + 1 if more else None})
 
@@ -143,6 +153,10 @@ def conversations_view(request):
 @api_view
 def conversation_view(request, conversation_id):
     if request.method == "DELETE":
+        # Its answers stop first: the provider would otherwise go on generating (and billing)
+        # an answer that nobody can read any more.
+        for answer_id in conversations.live_answers(request.user.pk, conversation_id):
+            async_to_sync(relay.stop)(answer_id)
         conversations.delete(request.user.pk, conversation_id)
         return HttpResponse(status=204)
     if request.method == "PATCH":

@@ -107,5 +107,10 @@ def _messages(conversation):
     return messages
 
 
+def live_answers(user_id, conversation_id):
+    """The ids of the conversation's answers still being generated: to stop before it goes."""
+    return list(get(user_id, conversation_id).messages.live().values_list("pk", flat=True))
+
+
 def delete(user_id, conversation_id):
     get(user_id, conversation_id).delete()

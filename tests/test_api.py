@@ -223,3 +223,47 @@ def test_a_long_conversation_takes_a_constant_number_of_queries(owner_client, ow
     Message.objects.bulk_create(Message(conversation=chat, role="user", content=f"m{i}") for i in range(300))
     with django_assert_max_num_queries(4):
         assert len(owner_client.get(f"/api/chats/{chat.pk}/").json()["messages"]) == 300
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "raw"),
+    [
+        ("post", "/api/chats/", '{"title": "\\ud800"}'),
+        ("patch", "/api/chats/{id}/", '{"title": "\\udfff and more"}'),
+        ("patch", "/api/chats/{id}/", '{"system_prompt": "\\ud83d"}'),
+        ("post", "/api/chats/{id}/messages/", '{"content": "a lone \\ud800 surrogate"}'),
+        ("post", "/api/chats/{id}/messages/", "[" * 100_000),
+        ("post", "/api/chats/", '{"title": ' * 50_000 + "1" + "}" * 50_000),
+    ],
+)
+def test_input_no_database_can_store_is_refused_and_changes_nothing(owner_client, conversation, method, url, raw):
+    response = getattr(owner_client, method)(url.format(id=conversation.pk), raw, content_type="application/json")
+    assert response.status_code == 400, response.content[:200]
+    assert response.json()["error"]
+    conversation.refresh_from_db()
+    assert (conversation.title, conversation.system_prompt) == ("Owner's chat", "")
+    assert conversation.messages.count() == 2 and Conversation.objects.count() == 1
+
+
+@pytest.mark.parametrize("page", ["1e20", "-1e3", "abc", str(10**20), str(2**63)])
+def test_a_page_number_out_of_reach_is_a_clear_error(owner_client, conversation, page):
+    response = owner_client.get("/api/chats/", {"page": page})
+    assert response.status_code == 400 and response.json()["field"] == "page"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/chats/1e20/"),
+        ("get", f"/api/chats/{10**20}/"),
+        ("delete", f"/api/chats/{2**63}/"),
+        ("post", f"/api/chats/{10**20}/messages/"),
+        ("get", f"/api/messages/{10**20}/stream/"),
+        ("post", f"/api/messages/{2**64}/stop/"),
+        ("get", f"/c/{10**20}/"),
+    ],
+)
+def test_an_id_out_of_range_is_not_found(owner_client, conversation, method, url):
+    response = call(owner_client, method, url, {"content": "Hello?"})
+    assert response.status_code == 404
+    assert conversation.messages.count() == 2 and Conversation.objects.count() == 1

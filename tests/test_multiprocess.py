@@ -13,7 +13,7 @@ import uuid
 import pytest
 import redis
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from tests.support.live import LiveClient, read_until, text_of
 from tests.support.servers import Gunicorn, env_with_test_settings
 
@@ -190,3 +190,27 @@ def test_several_streams_on_the_other_process_all_get_the_whole_answer(clients, 
         assert full[:offset] + text_of(seen) == full
     list(events)
     stream.close()
+
+
+def test_deleting_through_the_other_process_closes_the_upstream_request(clients, upstream, script):
+    mode, generating, other = clients
+    upstream.push(script(tokens=20, hold_at=3))
+    conversation_id = generating.create_conversation()
+    stream = generating.send(conversation_id, "Tell me a long story")
+    events = iter(stream)
+    next(events)
+    read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")
+    # Past the generating process's first look at the database for stop requests.
+    time.sleep(0.5)
+
+    asked = time.monotonic()
+    status, _ = other.json("DELETE", f"/api/chats/{conversation_id}/")
+    assert status == 204
+    request = upstream.chat_requests[0]
+    assert upstream.wait_for(lambda: request.disconnected_at, timeout=5)
+    assert request.disconnected_at - asked < 1.5
+    assert not request.finished
+    rest = list(events)
+    stream.close()
+    assert rest[-1].name == "done" and rest[-1].data["status"] == "stopped"
+    assert not Conversation.objects.filter(pk=conversation_id).exists()

@@ -457,3 +457,26 @@ def test_heartbeats_go_on_while_the_database_is_busy(live, owner, upstream, scri
     start, end = lock_times
     during_lock = [at for comment, at in stream.comments if start + 0.3 < at < end]
     assert len(during_lock) >= 2, (lock_times, stream.comments)
+
+
+# --- Deleting a conversation --------------------------------------------------------------
+
+
+def test_deleting_a_conversation_stops_its_answer_first(live, owner, upstream, script):
+    client = live(owner)
+    stream, events, meta, _ = start_answer(client, upstream, script, tokens=20, hold_at=3)
+    read_until(events, lambda seen: text_of(seen) == "t0 t1 t2 ")
+
+    asked = time.monotonic()
+    status, _ = client.json("DELETE", f"/api/chats/{meta.data['conversation_id']}/")
+    assert status == 204
+    request = upstream.chat_requests[0]
+    assert upstream.wait_for(lambda: request.disconnected_at, timeout=2)
+    assert request.disconnected_at - asked < 1.0
+    assert not request.finished
+    rest = list(events)
+    stream.close()
+    assert rest[-1].name == "done" and rest[-1].data["status"] == "stopped"
+    wait_until_idle()
+    assert not Conversation.objects.filter(pk=meta.data["conversation_id"]).exists()
+    assert not Message.objects.exists()

@@ -154,7 +154,7 @@ class Generator:
             now = time.monotonic()
             if now >= self._next_stop_poll:
                 self._next_stop_poll = now + settings.CHAT_STOP_POLL_INTERVAL
-                for answer_id in await store.stopping(list(self.answers)):
+                for answer_id in await store.to_stop(list(self.answers)):
                     if answer := self.answers.get(answer_id):
                         answer.stop()
             now = time.monotonic()

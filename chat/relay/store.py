@@ -50,14 +50,15 @@ def save_title(conversation_id, title):
 
 
 @in_database_thread
-def stopping(answer_ids):
-    """Which of these answers another process was asked to stop (status stopping)."""
-    found = []
+def to_stop(answer_ids):
+    """
+    Which of these answers to stop: those another process was asked to stop (status
+    stopping), and those whose conversation was deleted meanwhile (no row any more).
+    """
+    found = {}
     for start in range(0, len(answer_ids), 500):
-        found += Message.objects.filter(pk__in=answer_ids[start : start + 500], status=Status.STOPPING).values_list(
-            "pk", flat=True
-        )
-    return found
+        found.update(Message.objects.filter(pk__in=answer_ids[start : start + 500]).values_list("pk", "status"))
+    return [answer_id for answer_id in answer_ids if found.get(answer_id, Status.STOPPING) == Status.STOPPING]
 
 
 @in_database_thread
