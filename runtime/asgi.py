@@ -6,9 +6,13 @@ The ASGI application the server runs: Django's, wrapped for long streams.
 - The database work of requests and of the tasks they start runs in the database threads
   (runtime.database).
 - The lifespan protocol is answered with the product's hooks (runtime.lifespan).
+- A request body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413) before it is read:
+  Django reads the whole body of every request, on the event loop, before any of its limits
+  applies, and would read hundreds of megabytes for nobody.
 """
 
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 
 from runtime.database import use_database_threads
 from runtime.lifespan import Lifespan
@@ -30,10 +34,18 @@ class Application:
             return await self.lifespan(scope, receive, send)
         if scope["type"] != "http":
             return await self.django_application(scope, receive, send)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None:
+            if declared_length(scope) > limit:
+                return await refuse_as_too_large(send)
+            receive = BodyLimit(receive, limit)
         thread = RequestThread(self.threads)
+        started = False
 
         async def send_and_give_back(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 # The response is made: the middleware and the view are done with the thread.
                 # A streamed answer runs none of the request's synchronous code for minutes;
                 # closing the response borrows a thread again.
@@ -45,5 +57,45 @@ class Application:
             # no-op): the request's synchronous code runs in the lent thread.
             async with ThreadSensitiveContext(executor=thread):
                 await self.django_application(scope, receive, send_and_give_back)
+            if limit is not None and receive.exceeded and not started:
+                await refuse_as_too_large(send)
         finally:
             thread.give_back()
+
+
+def declared_length(scope):
+    """The request's Content-Length, 0 when it has none (or one that is no number)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+class BodyLimit:
+    """
+    The ASGI receive of a request, which ends the request (as a client that went away would:
+    Django stops reading it) once its body grows past `limit` bytes: a chunked body has no
+    Content-Length to check first.
+    """
+
+    def __init__(self, receive, limit):
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+        self.exceeded = False
+
+    async def __call__(self):
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                return {"type": "http.disconnect"}
+        return message
+
+
+async def refuse_as_too_large(send):
+    body = b'{"error": "The request is too large."}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

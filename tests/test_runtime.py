@@ -6,6 +6,7 @@ The runtime (runtime/README.md): the threads behind a request's synchronous code
 import asyncio
 import http.client
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -215,3 +216,45 @@ def test_the_csrf_check_still_refuses_a_post_without_the_token_under_asgi(asgi_s
     assert status == 403 and "CSRF" in body["error"]
     status, _ = client.json("POST", "/api/chats/", {})
     assert status == 201
+
+
+def raw_request(port, head, body=b"", *, timeout=5):
+    """Send `head` (and `body`) on a new connection; the status line of the answer and its time."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        started = time.monotonic()
+        sock.sendall(head + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0].decode(), time.monotonic() - started
+
+
+def test_a_body_larger_than_any_endpoint_takes_is_refused_before_it_is_read(asgi_server, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
+    # 300 MiB announced, a few bytes sent: the answer comes without waiting for the rest.
+    head = (
+        b"POST /api/chats/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 314572800\r\n\r\n"
+    )
+    status, took = raw_request(asgi_server.port, head, b'{"title": "')
+    assert status == "HTTP/1.1 413 Request Entity Too Large" or status.startswith("HTTP/1.1 413"), status
+    assert took < 2
+
+
+def test_a_chunked_body_that_grows_past_the_limit_is_refused(asgi_server, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    head = b"POST /api/chats/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"x" * 60_000
+    body = b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2
+    status, _ = raw_request(asgi_server.port, head, body)
+    assert status.startswith("HTTP/1.1 413"), status
+
+
+def test_a_body_within_the_limit_goes_through(live, owner, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
+    client = live(owner)
+    status, body = client.json("POST", "/api/chats/", {"title": "x" * 150})
+    assert status == 201 and body["title"] == "x" * 150
