@@ -4,13 +4,16 @@ A test stream for the path between a browser and this server, used by `manage.py
 It streams like an answer does (same framing, headers and heartbeats) but involves no model,
 no database and no account, so it can be fetched through the public URL to see whether a
 proxy on the way buffers the stream or cuts it during a silence. It is cheap and bounded:
-at most MAX_TICKS small events and MAX_SILENCE seconds.
+at most MAX_TICKS small events and MAX_SILENCE seconds. And it is not for anyone: it takes a
+token that `doctor` signs with the server's SECRET_KEY (valid for TOKEN_SECONDS), or a staff
+member's session, so that nobody can hold hundreds of sockets open with it.
 """
 
 import asyncio
 import time
 
 from django.conf import settings
+from django.core import signing
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -19,6 +22,27 @@ from chat import sse
 TICK_SECONDS = 0.2
 MAX_TICKS = 50
 MAX_SILENCE = 120.0
+TOKEN_SECONDS = 600
+_SALT = "chat.diagnostics"
+
+
+def token():
+    """A token for the test stream, valid for TOKEN_SECONDS on every server with this SECRET_KEY."""
+    return signing.TimestampSigner(salt=_SALT).sign("doctor")
+
+
+def _valid(value):
+    try:
+        return signing.TimestampSigner(salt=_SALT).unsign(value, max_age=TOKEN_SECONDS) == "doctor"
+    except signing.BadSignature:
+        return False
+
+
+async def _allowed(request):
+    if _valid(request.GET.get("token", "")):
+        return True
+    user = await request.auser()
+    return user.is_staff
 
 
 def _bounded(request, name, default, convert, upper):
@@ -35,6 +59,8 @@ def _bounded(request, name, default, convert, upper):
 @require_GET
 async def stream(request):
     """`ticks` events TICK_SECONDS apart, then `silence` seconds of heartbeats only, then `done`."""
+    if not await _allowed(request):
+        return JsonResponse({"error": "The test stream is for manage.py doctor (or staff)."}, status=403)
     try:
         ticks = _bounded(request, "ticks", 10, int, MAX_TICKS)
         silence = _bounded(request, "silence", 0, float, MAX_SILENCE)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.core import signing
 from django.core.management import CommandError, call_command
 from django.test import AsyncClient
 
+from chat import diagnostics
 from tests.support.nginx import Nginx, baota_site, custom_site, debian_site
 from tests.support.servers import BufferingProxy, Gunicorn, free_port, manage, production_env
 
@@ -23,7 +25,11 @@ LONG_KEY = "d0ct0r-" + "Qm8vLx2Rk5Tz9Wb4Nc7Hj3Fp6Ys1Ge0Ua" * 2
 @pytest.fixture(scope="module")
 def app(django_db_setup, fake_upstream_server, static_root, tmp_path_factory):
     env = production_env(
-        OPENAI_BASE_URL=fake_upstream_server.base_url, STATIC_ROOT=static_root, SSE_HEARTBEAT_SECONDS=HEARTBEAT
+        OPENAI_BASE_URL=fake_upstream_server.base_url,
+        STATIC_ROOT=static_root,
+        SSE_HEARTBEAT_SECONDS=HEARTBEAT,
+        # The key of doctor's own process (production_settings), which signs its token.
+        SECRET_KEY=LONG_KEY,
     )
     server = Gunicorn(env, tmp_path_factory.mktemp("doctor-app") / "gunicorn.log").start()
     yield server
@@ -71,9 +77,11 @@ def stream_check(url, *extra):
 # --- The test stream it fetches ------------------------------------------------------------
 
 
-def get_test_stream(query):
+def get_test_stream(query, *, token=None, client=None):
+    token = diagnostics.token() if token is None else token
+
     async def fetch():
-        response = await AsyncClient().get(f"/api/diagnostics/stream/?{query}")
+        response = await (client or AsyncClient()).get(f"/api/diagnostics/stream/?{query}&token={token}")
         if not response.streaming:
             return response, response.content
         return response, b"".join([chunk async for chunk in response.streaming_content])
@@ -90,6 +98,27 @@ def test_the_test_stream_needs_no_account_and_no_database():
     events = [block.split("\n")[0] for block in body.decode().strip().split("\n\n")]
     assert events == ["event: hello", "event: tick", "event: tick", "event: tick", "event: done"]
     assert '"scheme":"http","host":"testserver"' in body.decode()
+
+
+def test_the_test_stream_is_refused_without_doctors_token(db):
+    for token in ("", "doctor:forged:signature", signing.TimestampSigner(salt="other").sign("doctor")):
+        response, body = get_test_stream("ticks=3", token=token)
+        assert response.status_code == 403 and b"doctor" in body
+
+
+def test_the_test_stream_token_expires(db, monkeypatch):
+    token = diagnostics.token()
+    monkeypatch.setattr(diagnostics, "TOKEN_SECONDS", -1)
+    assert get_test_stream("ticks=1", token=token)[0].status_code == 403
+
+
+def test_staff_may_fetch_the_test_stream_without_a_token(db, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    member = django_user_model.objects.create_user("member", password="x")
+    for user, status in ((staff, 200), (member, 403)):
+        client = AsyncClient()
+        client.force_login(user)
+        assert get_test_stream("ticks=1", token="", client=client)[0].status_code == status
 
 
 @pytest.mark.parametrize("query", ["ticks=51", "ticks=-1", "ticks=x", "silence=121", "silence=nan", "silence=-1"])

@@ -383,7 +383,8 @@ class Command(BaseCommand):
         report.info(
             f"Fetching a test stream: {ticks} events {diagnostics.TICK_SECONDS} s apart, then {silence:g} s of silence."
         )
-        path = reverse("chat:api-diagnostics-stream") + "?" + urlencode({"ticks": ticks, "silence": f"{silence:g}"})
+        query = {"ticks": ticks, "silence": f"{silence:g}", "token": diagnostics.token()}
+        path = reverse("chat:api-diagnostics-stream") + "?" + urlencode(query)
         try:
             result = fetch_stream(url, path, timeout=max(30.0, silence + settings.SSE_HEARTBEAT_SECONDS + 15))
         except (OSError, http.client.HTTPException) as exc:
@@ -633,6 +634,11 @@ def status_problem(result):
         return (
             "400 Bad Request: the app refused the host name.",
             "Add the domain to ALLOWED_HOSTS in .env; nginx must send `proxy_set_header Host $host;`.",
+        )
+    if status == 403:
+        return (
+            "403: the app refused doctor's token for the test stream.",
+            "Run doctor on the server, with the app's own .env: the token is signed with its SECRET_KEY.",
         )
     if status == 404:
         return (
