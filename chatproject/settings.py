@@ -191,6 +191,9 @@ X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
 
+# Error reports hide every URL setting too: a URL may carry a password (chat/reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "chat.reports.ExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from django.conf import settings
+from django.views.debug import get_default_exception_reporter_filter
 
 
 def load_settings(**env):
@@ -44,3 +45,13 @@ def test_production_refuses_to_start_without_allowed_hosts():
 def test_a_provider_key_offers_real_models():
     result = load_settings(OPENAI_API_KEY="sk-x", OPENAI_MODELS="deepseek-chat,deepseek-reasoner")
     assert "['deepseek-chat', 'deepseek-reasoner']" in result.stdout
+
+
+def test_error_reports_hide_the_passwords_in_url_settings(settings):
+    settings.REDIS_URL = "redis://:hunter2-redis@127.0.0.1:6379/0"
+    settings.OPENAI_BASE_URL = "https://user:hunter2-proxy@llm.example.com/v1"
+    settings.OPENAI_API_KEY = "sk-hunter2-key"
+    shown = repr(get_default_exception_reporter_filter().get_safe_settings())
+    assert "hunter2" not in shown
+    # What is not secret is still there to read.
+    assert repr(settings.CHAT_HISTORY_CHARS) in shown and "TIME_ZONE" in shown
