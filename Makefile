@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test test-fast test-js ci browser nginx screenshots messages lint migrate static bench clean
+.PHONY: run serve secret-key test test-fast test-js ci browser nginx screenshots messages lint migrate static bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,14 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-migrate: $(VENV)/.runtime
+# A random SECRET_KEY in .env on the first start (chatproject/secret_key.py), kept afterwards.
+secret-key: $(VENV)/.runtime
+	$(BIN)/python -m chatproject.secret_key
+
+migrate: secret-key
 	$(BIN)/python manage.py migrate --noinput
 
-static: $(VENV)/.runtime
+static: secret-key
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 run: migrate static

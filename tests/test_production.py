@@ -18,6 +18,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from chat.models import Message
+from chatproject import secret_key
 from tests.support.fake_upstream import Script
 from tests.support.live import LiveClient
 from tests.support.servers import BIN, ROOT, Gunicorn, free_port, get, manage, production_env
@@ -325,9 +326,18 @@ def test_a_copy_of_env_example_starts_as_it_is_and_with_production_values(tmp_pa
     assert example["OPENAI_MODELS"] == "" and example["STATIC_ROOT"] == ""
     base = {k: v for k, v in production_env().items() if k not in example and k != "DJANGO_SETTINGS_MODULE"}
     example["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
+    # As it is, it asks for the key that `make run` then writes into it.
+    result = load_settings_with({**base, **example})
+    assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
+    env_file = tmp_path / ".env"
+    env_file.write_text((ROOT / ".env.example").read_text(encoding="utf-8"), encoding="utf-8")
+    assert secret_key.ensure(env_file, environ={})
+    example["SECRET_KEY"] = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)[
+        "SECRET_KEY"
+    ]
     result = load_settings_with({**base, **example})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "['demo']", "demo", str(ROOT / "staticfiles")]
+    assert result.stdout.split() == ["False", "['demo']", "demo", str(ROOT / "staticfiles")]
 
     production = {**example, "DEBUG": "false", "SECRET_KEY": "k" * 10 + LONG_RANDOM, "ALLOWED_HOSTS": "chat.x"}
     result = load_settings_with({**base, **production, "OPENAI_API_KEY": "sk-x", "STATIC_ROOT": str(tmp_path)})
