@@ -1,6 +1,9 @@
 """What answers look like in a real browser: Markdown, code, math, copying, and never running
 what the model (or anyone) wrote."""
 
+import http.server
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
@@ -196,3 +199,135 @@ def test_the_chat_page_forbids_inline_script(make_page, owner, asgi_server):
     )
     page.wait_for_timeout(300)
     assert page.evaluate("window.__inline") is None
+
+
+@pytest.fixture
+def outside_server():
+    """A server on loopback standing for another site: it records every request it gets."""
+    requests = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.requests = requests
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+def outside_payloads(url):
+    return [
+        f'<video poster="{url}/video-poster" src="{url}/video-src" autoplay muted></video>',
+        f'<audio src="{url}/audio" autoplay></audio>',
+        f'<video><source src="{url}/source" type="video/mp4"><track default src="{url}/track"></video>',
+        f'<picture><source srcset="{url}/picture-source"><img src="{PIXEL}" alt="p"></picture>',
+        f'<img src="{PIXEL}" srcset="{url}/img-srcset 1x" alt="set">',
+        f'<table background="{url}/table-background"><tr><td background="{url}/td-background">cell</td></tr></table>',
+        f'<form action="{url}/form" method="post"><input name="q" value="secret"><button>Send</button>'
+        "<select><option>a</option></select><textarea>t</textarea></form>",
+        f'<input type="image" src="{url}/input-image">',
+        f'<p style="position:fixed;inset:0;background:url({url}/style)">overlay</p>',
+        f'<iframe src="{url}/iframe"></iframe><object data="{url}/object"></object><embed src="{url}/embed">',
+        f'<link rel="stylesheet" href="{url}/link"><div id="prompt" name="x" aria-label="y">ids</div>',
+        f"![remote image]({url}/markdown-image)",
+    ]
+
+
+def test_an_answer_asks_nothing_of_other_sites_even_without_the_csp(make_page, owner, upstream, outside_server):
+    payloads = outside_payloads(outside_server.url)
+    markdown = "- [x] done\n- [ ] to do\n\n| a | b |\n| - | -: |\n| 1 | 2 |"
+    upstream.push(Script(words=["Before.\n\n", *(p + "\n\n" for p in payloads), markdown, "\n\nThe end."]))
+    # The browser ignores the page's Content-Security-Policy: only the sanitizer stands.
+    page = make_page(owner, bypass_csp=True)
+    page.outside = []
+    page.on("request", lambda request: request.url.startswith(outside_server.url) and page.outside.append(request.url))
+    open_chat(page)
+    send(page, "Media please")
+    answer = page.locator(".message.assistant")
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer).to_contain_text("The end.")
+    page.wait_for_timeout(800)
+
+    forbidden = "video, audio, source, track, picture, iframe, object, embed, form, button, select, option, textarea"
+    assert answer.locator(".content").locator(forbidden).count() == 0
+    attributes = "[style], [srcset], [poster], [background], [action], [id], [name], [aria-label]"
+    assert answer.locator(".content").locator(attributes).count() == 0
+    assert answer.locator(".content link").count() == 0
+    # What Markdown makes still shows: the task list's checkboxes (checked, disabled), the table.
+    boxes = answer.locator(".content input")
+    expect(boxes).to_have_count(2)
+    assert boxes.evaluate_all("bs => bs.map((b) => [b.type, b.checked, b.disabled])") == [
+        ["checkbox", True, True],
+        ["checkbox", False, True],
+    ]
+    expect(answer.locator("table td")).to_have_text(["cell", "1", "2"])
+    expect(answer.locator("img[alt=set]")).to_have_attribute("src", PIXEL)  # an inline image stays
+    expect(answer.locator("a", has_text="[Image: remote image]")).to_have_count(1)
+    expect(answer).to_contain_text("overlay")
+    assert page.evaluate("document.getElementById('prompt').tagName") == "TEXTAREA"
+    assert outside_server.requests == []
+    assert page.outside == []
+
+
+def test_a_formula_cannot_draw_outside_its_message(make_page, owner, upstream):
+    # A huge box raised far above its line; then, of the largest size allowed, a box raised with
+    # its height hidden (\smash), so the line does not grow to hold it, and a box pushed right.
+    huge = r"\raisebox{25em}{\rule{60em}{40em}}"
+    smashed = r"\smash[t]{\raisebox{10em}{\rule{10em}{10em}}}"
+    wide = r"\kern10em\kern10em\kern10em\kern10em\rule{10em}{1em}"
+    upstream.push(
+        Script(
+            words=[
+                f"${smashed}$ raised.\n\n${wide}$ pushed.\n\nInline ${huge}$, displayed:\n\n$${huge}$$\n\n$${smashed}$$"
+            ]
+        )
+    )
+    page = open_chat(make_page(owner))
+    send(page, "Draw over the page")
+    answer = page.locator(".message.assistant")
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator(".katex")).to_have_count(5)
+    page.locator(".message.user").scroll_into_view_if_needed()
+    # Every point of the window outside the answer shows something other than a formula.
+    covered = page.evaluate(
+        """() => {
+            const box = document.querySelector('.message.assistant .content').getBoundingClientRect();
+            const hits = [];
+            for (let x = 2; x < window.innerWidth; x += 16) {
+                for (let y = 2; y < window.innerHeight; y += 16) {
+                    const inside = x >= box.left && x <= box.right && y >= box.top && y <= box.bottom;
+                    const element = document.elementFromPoint(x, y);
+                    if (!inside && element && element.closest('.katex')) hits.push([x, y]);
+                }
+            }
+            return hits;
+        }"""
+    )
+    assert covered == []
+    # The question above the answer can still be reached.
+    question = page.locator(".message.user .bubble").bounding_box()
+    centre = [question["x"] + question["width"] / 2, question["y"] + question["height"] / 2]
+    assert page.evaluate("([x, y]) => !!document.elementFromPoint(x, y).closest('.message.user')", centre)
+    # KaTeX's sizes are bounded: a rule is at most 10em a side, not 60em by 40em.
+    font_size = answer.locator(".katex").first.evaluate("(k) => parseFloat(getComputedStyle(k).fontSize)")
+    for rule in answer.locator(".katex-html .katex-rule").all():
+        box = rule.bounding_box()
+        assert box["width"] <= 10.01 * font_size and box["height"] <= 10.01 * font_size

@@ -1,9 +1,15 @@
 // Turns an answer's Markdown into safe HTML: marked parses (with $…$ / $$…$$ / \(…\) / \[…\]
 // math), DOMPurify sanitizes, then code is highlighted, math typeset by KaTeX, links made to
 // open in a new tab and images from other sites turned into links. Model output is untrusted:
-// nothing of it reaches the page without passing DOMPurify first. marked, DOMPurify, highlight.js
-// and KaTeX are the vendor scripts the page loads before its modules; without marked or
-// DOMPurify, answers show as plain text.
+// nothing of it reaches the page without passing DOMPurify first, and DOMPurify lets through
+// only what Markdown itself makes (an allowlist of tags and attributes, below): no media, no
+// frames, no forms (but for the task lists' disabled checkboxes), no styles, no ids. The
+// Content-Security-Policy is the second wall, not the first. highlight.js and KaTeX write
+// their HTML after the sanitizer, from text only: hljs escapes what it wraps, and KaTeX runs
+// untrusted (no \href, \includegraphics or \html…) with bounded sizes and macro expansion;
+// the page's CSS keeps whatever a formula draws inside its message. marked, DOMPurify,
+// highlight.js and KaTeX are the vendor scripts the page loads before its modules; without
+// marked or DOMPurify, answers show as plain text.
 export const ready = typeof marked !== "undefined" && typeof DOMPurify !== "undefined";
 
 function escapeAttribute(text) {
@@ -60,12 +66,27 @@ const mathInline = {
 
 const parser = ready ? new marked.Marked({ gfm: true }, { extensions: [mathBlock, mathInline] }) : null;
 
+// What marked (GFM) makes, plus the math extension's placeholders (div and span) and a few
+// inline tags models write as HTML. Anything else goes, its text kept: video, audio, source,
+// picture, iframe, object, embed, form, button, select, textarea, style, svg, math…
+const ALLOWED_TAGS = [
+  "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "br", "pre", "code",
+  "ul", "ol", "li", "input", "table", "thead", "tbody", "tr", "th", "td",
+  "em", "strong", "del", "a", "img", "div", "span",
+  "b", "i", "sub", "sup", "kbd",
+];
+// No style (an answer could cover the page), no srcset, poster or background (each a request
+// to anywhere), no ids or names (they could shadow the page's own elements), no data-* or
+// aria-* but the math placeholders' own.
+const ALLOWED_ATTR = [
+  "href", "title", "src", "alt", "class", "align", "start", "type", "checked", "disabled",
+  "data-tex", "data-display",
+];
 const SANITIZE = {
-  USE_PROFILES: { html: true }, // no SVG or MathML from the model; KaTeX adds its own later
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "option", "dialog", "template"],
-  // No styles (an answer could cover the page), and no ids or names that could shadow the
-  // page's own elements.
-  FORBID_ATTR: ["style", "id", "name"],
+  ALLOWED_TAGS,
+  ALLOWED_ATTR,
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: false,
   RETURN_DOM_FRAGMENT: true,
 };
 const ALLOWED_CLASS = /^(?:language-[\w+#.-]+|math)$/;
@@ -84,6 +105,11 @@ if (ready) {
     if (node.tagName === "A" && node.hasAttribute("href")) {
       node.setAttribute("target", "_blank");
       node.setAttribute("rel", "noopener noreferrer");
+    }
+    // The one input Markdown makes: a task list's checkbox, which cannot be changed.
+    if (node.tagName === "INPUT") {
+      if ((node.getAttribute("type") || "").toLowerCase() === "checkbox") node.setAttribute("disabled", "");
+      else node.remove();
     }
   });
 }
@@ -115,6 +141,11 @@ function highlight(code, final) {
   code.classList.add("hljs");
 }
 
+// trust: false keeps \href, \url, \includegraphics, \htmlStyle and the like inert; no size
+// (a \rule, a \raisebox, a \kern…) is more than 10em; macros expand at most 1000 times, so
+// a formula cannot hang the page either.
+const KATEX = { throwOnError: false, trust: false, strict: "ignore", maxSize: 10, maxExpand: 1000 };
+
 function typeset(element) {
   const tex = element.dataset.tex;
   const display = element.dataset.display === "1";
@@ -122,9 +153,8 @@ function typeset(element) {
     element.textContent = tex;
     return;
   }
-  // trust: false (the default) keeps \href, \url, \includegraphics and the like inert.
   element.innerHTML = cached(`math\0${display}\0${tex}`, () =>
-    katex.renderToString(tex, { displayMode: display, throwOnError: false, trust: false, strict: "ignore" }),
+    katex.renderToString(tex, { ...KATEX, displayMode: display }),
   );
 }
 

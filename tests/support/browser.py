@@ -50,17 +50,22 @@ def browser():
 
 @pytest.fixture
 def make_page(browser, asgi_server, live):
-    """Opens a fresh browser context (cookies, storage) and page; logged in as `user` if given."""
+    """Opens a fresh browser context (cookies, storage) and page; logged in as `user` if given.
+    `bypass_csp`: the browser ignores the pages' Content-Security-Policy, to test what the
+    page's own defences do without it."""
     contexts = []
     pages = []
 
-    def make(user=None, *, viewport=DESKTOP, locale="en-US", color_scheme="light", clipboard=False, scale=1):
+    def make(
+        user=None, *, viewport=DESKTOP, locale="en-US", color_scheme="light", clipboard=False, scale=1, bypass_csp=False
+    ):
         context = browser.new_context(
             base_url=asgi_server.url,
             viewport=viewport,
             locale=locale,
             color_scheme=color_scheme,
             device_scale_factor=scale,
+            bypass_csp=bypass_csp,
         )
         contexts.append(context)
         if user is not None:
