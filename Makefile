@@ -76,7 +76,7 @@ screenshots: $(VENV)/.dev browser
 
 # After changing the page's words: refresh the Chinese catalogue, translate the new entries in
 # locale/zh_Hans/LC_MESSAGES/django.po, run it again to compile, commit both files. Needs gettext.
-messages: $(VENV)/.runtime
+messages: secret-key
 	$(BIN)/python manage.py makemessages -l zh_Hans --add-location=file \
 		--ignore=.venv --ignore=static --ignore=staticfiles --ignore=tests --ignore=deploy
 	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv

@@ -11,7 +11,7 @@ import secrets
 import sys
 from pathlib import Path
 
-ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+ENV_FILE = Path(os.environ.get("ENV_FILE") or Path(__file__).resolve().parent.parent / ".env")
 LINE = re.compile(r"^[ \t]*SECRET_KEY[ \t]*=[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 
 

@@ -16,7 +16,8 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env")
+# ENV_FILE names another file (the tests use none, so that a developer's .env changes nothing).
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
 
 # Off unless set: Django's debug pages show the settings, the URL patterns and tracebacks to
 # whoever reaches the port. DEBUG=true in .env for development on your own computer.

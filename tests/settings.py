@@ -2,6 +2,9 @@
 
 import os
 
+# A developer's own .env (make run writes one) must change nothing here, nor in the servers and
+# the settings the tests start in processes of their own, which inherit this.
+os.environ["ENV_FILE"] = os.devnull
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "*")

@@ -94,3 +94,33 @@ def test_a_conversation_page_of_another_user_is_a_translated_404(outsider_client
     assert response.status_code == 404
     body = response.content.decode()
     assert "页面不存在" in body and "Private" not in body
+
+
+def test_a_host_name_the_site_does_not_serve_gets_the_products_own_400(client, settings):
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+    response = client.get("/", HTTP_HOST="evil.example", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "请求有误" in body and "返回聊天" in body
+    assert "evil.example" not in body and "ALLOWED_HOSTS" not in body
+
+
+def test_a_form_sent_without_its_csrf_token_gets_the_products_own_403(owner, settings):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "owner", "password": "owner-password"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "This page has expired" in body and "reload the page" in body
+    assert "CSRF" not in body and "csrf_token" not in body
+
+
+def test_a_forbidden_page_gets_the_products_own_403(client):
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    response = permission_denied(client.get("/healthz").wsgi_request, PermissionDenied("a detail"))
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Access denied" in body and "a detail" not in body
