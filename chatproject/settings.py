@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 # thread hop in and one to the async views, instead of a hop for every hook of every middleware
 # (chat/middleware.py).
 MIDDLEWARE = [
+    "chat.middleware.content_security_policy",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
