@@ -199,7 +199,10 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "chat.reports.ExceptionReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Every line, tracebacks included, without the API keys in any spelling (chat/redaction.py).
+    "formatters": {
+        "plain": {"()": "chat.redaction.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

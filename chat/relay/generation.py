@@ -18,6 +18,7 @@ from django.utils import translation
 
 from chat import titles, upstream
 from chat.models import Message
+from chat.redaction import redact
 from chat.relay import store
 from chat.relay.answers import LiveAnswer
 from runtime import tasks
@@ -104,7 +105,9 @@ class Generator:
                 answer.title = title
                 answer.wake()
         except Exception as exc:
-            logger.info("no title from the model for conversation %s: %r", answer.conversation_id, exc)
+            # The detail of a provider's fault (redacted), not the SDK's text, which may quote the key.
+            detail = exc.detail if isinstance(exc, upstream.UpstreamError) else redact(repr(exc))
+            logger.info("no title from the model for conversation %s: %s", answer.conversation_id, detail)
 
     async def _finish(self, answer, status):
         answer.duration_ms = int((time.monotonic() - answer.started) * 1000)

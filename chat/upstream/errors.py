@@ -16,13 +16,16 @@ import openai
 from django.conf import settings
 from django.utils.translation import gettext, gettext_noop
 
+from chat.redaction import redact
+
 
 class UpstreamError(Exception):
     """A failure of the provider, with its public message and the detail for the log."""
 
     def __init__(self, public_message, *, detail="", kind="provider"):
+        public_message = redact(public_message)
         super().__init__(public_message)
-        self.public_message = redact(public_message)
+        self.public_message = public_message
         self.detail = redact(detail or public_message)
         self.kind = kind
         # Deltas that arrived together with the fault, not yet passed on.
@@ -63,14 +66,6 @@ MESSAGES = {
     429: gettext_noop("The model provider is rate limiting requests (HTTP 429)."),
     "status": gettext_noop("The model provider answered with an error (HTTP {status})."),
 }
-
-
-def redact(text):
-    """`text` without the API key, should a provider or a library have echoed it."""
-    key = settings.OPENAI_API_KEY
-    if key and len(key) >= 8 and key in text:
-        text = text.replace(key, "[API key]")
-    return text
 
 
 def provider_error_message(error):
