@@ -1,12 +1,34 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.support import servers
+from tests.support import canary, servers
 from tests.support.browser import browser, make_page  # noqa: F401  (fixtures of the browser tests)
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.live import LiveClient
 from tests.support.servers import ThreadedUvicorn, collect_static, production_env, wait_until_idle
+
+
+@pytest.fixture(scope="session", autouse=True)
+def canary_key(tmp_path_factory):
+    """
+    The suite's API key is a canary (tests/support/canary.py): the session fails at its end
+    if any response, log line or saved message of it carried the key, in any spelling.
+    """
+    from django.db.models.signals import post_save
+
+    from chat.models import Message
+
+    found = tmp_path_factory.mktemp("canary") / "found.txt"
+    found.touch()
+    os.environ["CANARY_FOUND"] = str(found)
+    post_save.connect(canary.saved_message, sender=Message)
+    yield canary.KEY
+    post_save.disconnect(canary.saved_message, sender=Message)
+    leaks = found.read_text(encoding="utf-8")
+    assert not leaks, f"the API key reached what the product sends or writes:\n{leaks}"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,14 +8,19 @@ os.environ["ENV_FILE"] = os.devnull
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
-# Nothing in the tests may reach a real provider.
-os.environ["OPENAI_API_KEY"] = "test-key-never-sent-anywhere"
+# Nothing in the tests may reach a real provider. The key is a canary: no response, log line
+# or saved message may carry it (tests/support/canary.py).
+os.environ["OPENAI_API_KEY"] = "-".join(("sk", "test", "canary", "0123456789abcdefXYZ"))
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 os.environ.setdefault("OPENAI_MODELS", "fake-model,fake-other,demo")
 os.environ["OPENAI_MAX_RETRIES"] = "0"
 
 from chatproject.settings import *  # noqa: E402,F403
-from chatproject.settings import BASE_DIR, DATABASES  # noqa: E402
+from chatproject.settings import BASE_DIR, DATABASES, LOGGING, MIDDLEWARE  # noqa: E402
+
+MIDDLEWARE = ["tests.support.canary.middleware", *MIDDLEWARE]
+LOGGING["handlers"]["canary"] = {"class": "tests.support.canary.LogHandler", "formatter": "plain"}
+LOGGING["root"]["handlers"] = [*LOGGING["root"]["handlers"], "canary"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

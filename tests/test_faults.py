@@ -11,9 +11,10 @@ import socket
 import pytest
 
 from chat.models import Message
+from tests.support import canary
 from tests.support.live import parse
 
-API_KEY = "test-key-never-sent-anywhere"
+API_KEY = canary.KEY
 
 
 def read_raw(stream):

@@ -11,6 +11,7 @@ import pytest
 
 from chat.models import Conversation
 from chat.redaction import REPLACEMENT, RedactingFormatter, redact
+from tests.support import canary
 
 KEY = "-".join(("sk", "test", "canary", "1234567890/abc+DEF=="))
 
@@ -99,3 +100,12 @@ def test_an_error_the_provider_streams_is_saved_and_shown_without_the_key(live, 
     assert events[-1].name == "error" and "canary" not in events[-1].data["message"].lower()
     saved = Conversation.objects.get(pk=conversation_id).messages.get(role="assistant")
     assert "Overloaded" in saved.error and "canary" not in saved.error.lower()
+
+
+def test_the_suites_canary_notices_a_key_in_any_spelling_and_nothing_else(tmp_path, monkeypatch):
+    found = tmp_path / "found.txt"
+    monkeypatch.setenv("CANARY_FOUND", str(found))
+    for spelling in (canary.KEY, canary.KEY.upper(), quote(canary.KEY, safe=""), canary.KEY[:16] + "***"):
+        canary.check("a response", f"said: {spelling}".encode())
+    canary.check("a response", b"The model provider rejected the API key (HTTP 401).")
+    assert len(found.read_text().splitlines()) == 4

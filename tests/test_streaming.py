@@ -1,6 +1,7 @@
 """Answers stream token by token from the provider to the browser, and are saved."""
 
 from chat.models import Conversation, Message
+from tests.support import canary
 
 
 def test_answer_streams_incrementally_and_is_saved(live, owner, upstream, script):
@@ -55,7 +56,7 @@ def test_request_uses_streaming_with_usage(live, owner, upstream):
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["model"] == "fake-other"
-    assert upstream.chat_requests[0].headers["authorization"] == "Bearer test-key-never-sent-anywhere"
+    assert upstream.chat_requests[0].headers["authorization"] == f"Bearer {canary.KEY}"
 
 
 def test_user_message_is_saved_before_the_provider_is_called(live, owner, upstream, script):
