@@ -36,7 +36,7 @@ class Conversation(models.Model):
         ]
 
     def __str__(self):
-        return self.title or _("New chat")
+        return self.title or str(_("New chat"))
 
     def upstream_messages(self, *, before_id=None, question=None):
         """
@@ -232,6 +232,8 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The provider's own words about a fault: for staff (the admin), never shown to the person.
+    error_detail = models.TextField(_("provider's message"), blank=True)
     first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -251,10 +253,12 @@ class Message(models.Model):
         "prompt_tokens",
         "completion_tokens",
         "error",
+        "error_detail",
         "first_token_ms",
         "duration_ms",
     )
-    JSON_FIELDS = ("id", "role", "model", "created_at", *OUTCOME_FIELDS)
+    # What the API shows of a message: all of it but the provider's own words (for staff).
+    JSON_FIELDS = ("id", "role", "model", "created_at", *(name for name in OUTCOME_FIELDS if name != "error_detail"))
     # Answers being generated: their text grows, and a stream of them follows it.
     LIVE_STATUSES = (Status.STREAMING, Status.STOPPING)
     # Answers worth sending back upstream as history.

@@ -72,3 +72,16 @@ def test_message_pages_render(admin_client, owner):
     assert admin_client.get("/admin/chat/message/").status_code == 200
     message = Message.objects.first()
     assert admin_client.get(f"/admin/chat/message/{message.pk}/change/").status_code == 200
+
+
+def test_staff_read_the_providers_own_words_about_a_fault(admin_client, owner):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model")
+    answer = conversation.messages.create(
+        role="assistant",
+        status="error",
+        error="The model provider answered with an error (HTTP 400).",
+        error_detail="This model's maximum context length is 8192 tokens.",
+    )
+    response = admin_client.get(f"/admin/chat/message/{answer.pk}/change/")
+    assert response.status_code == 200
+    assert "maximum context length is 8192 tokens" in response.content.decode()

@@ -105,7 +105,7 @@ def test_writes_of_one_answer_from_several_processes_never_deadlock(owner):
         store.save_progress.__wrapped__([(answer.pk, f"t{round}", "")], [])
         store.save_progress.__wrapped__([], [answer.pk])  # alive, without new text
         final = {name: None for name in Message.OUTCOME_FIELDS}
-        final.update(content=f"t{round}.", reasoning="", finish_reason="", error="", status="complete")
+        final.update(content=f"t{round}.", reasoning="", finish_reason="", error="", error_detail="", status="complete")
         final.update(first_token_ms=1, duration_ms=2)
         store.save_finals.__wrapped__([(final, answer.pk)])
         # And the next turn's answer starts streaming; the same row stands for it.

@@ -4,6 +4,7 @@ whatever part of the answer came, and tells the operator the detail in the log. 
 and no API key ever reaches the browser.
 """
 
+import json
 import logging
 import re
 import socket
@@ -123,11 +124,15 @@ def test_http_error_statuses_have_a_clear_message(live, owner, upstream, script,
     assert API_KEY not in logged(log)
 
 
-def test_provider_explanation_is_shown_for_a_bad_request(live, owner, upstream, script, log):
+def test_the_providers_explanation_is_for_staff_and_the_log_not_the_person(live, owner, upstream, script, log):
     upstream.push(script(status=400, error_message="This model's maximum context length is 8192 tokens."))
     raw, events = ask_failing(live, owner)
     _, data = assert_failed_cleanly(raw, events, message="HTTP 400")
-    assert "maximum context length is 8192 tokens" in data["message"]
+    assert "maximum context length" not in data["message"]
+    answer = Message.objects.get(pk=events[0][1]["assistant_message_id"])
+    assert "maximum context length" not in answer.error and "maximum context length" not in json.dumps(answer.as_json())
+    assert answer.error_detail == "This model's maximum context length is 8192 tokens."
+    assert "maximum context length is 8192 tokens" in logged(log)
 
 
 def test_rate_limit_says_when_to_try_again(live, owner, upstream, script, log):
@@ -155,8 +160,8 @@ def test_a_person_reading_chinese_is_told_in_chinese_and_the_log_stays_english(l
     upstream.push(script(status=429, headers={"Retry-After": "7"}, error_message="Rate limit reached"))
     raw, events = ask_failing_in_chinese(live, owner)
     _, data = assert_failed_cleanly(raw, events, message="模型服务商正在限制请求频率（HTTP 429）。")
-    # The provider's own words as it said them.
-    assert data["message"].endswith("Rate limit reached 请在 7 秒后重试。")
+    # When to try again, in the product's words; the provider's own are for staff.
+    assert data["message"] == "模型服务商正在限制请求频率（HTTP 429）。 请在 7 秒后重试。"
     assert "429" in logged(log) and not re.search("[\u4e00-\u9fff]", logged(log))
 
 
@@ -195,11 +200,13 @@ def test_a_connection_reset_mid_stream_keeps_the_text_so_far(live, owner, upstre
     assert logged(log)
 
 
-def test_an_error_chunk_shows_the_providers_reason(live, owner, upstream, script, log):
+def test_an_error_chunk_keeps_the_providers_reason_for_staff(live, owner, upstream, script, log):
     upstream.push(script(tokens=5, fault="error_event", fault_after=1, error_message=f"Overloaded {API_KEY}"))
     raw, events = ask_failing(live, owner)
     _, data = assert_failed_cleanly(raw, events, message="reported an error", partial="t0 ")
-    assert "Overloaded" in data["message"]
+    assert "Overloaded" not in data["message"]
+    answer = Message.objects.get(pk=events[0][1]["assistant_message_id"])
+    assert answer.error_detail == "Overloaded [API key]"
     assert "Overloaded" in logged(log) and API_KEY not in logged(log)
 
 

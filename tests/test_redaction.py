@@ -99,7 +99,8 @@ def test_an_error_the_provider_streams_is_saved_and_shown_without_the_key(live, 
     events = client.ask(conversation_id, "Hello")
     assert events[-1].name == "error" and "canary" not in events[-1].data["message"].lower()
     saved = Conversation.objects.get(pk=conversation_id).messages.get(role="assistant")
-    assert "Overloaded" in saved.error and "canary" not in saved.error.lower()
+    assert "canary" not in saved.error.lower()
+    assert "Overloaded" in saved.error_detail and "canary" not in saved.error_detail.lower()
 
 
 def test_the_suites_canary_notices_a_key_in_any_spelling_and_nothing_else(tmp_path, monkeypatch):

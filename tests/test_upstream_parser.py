@@ -60,9 +60,10 @@ def test_a_malformed_chunk_is_an_error():
         StreamParser().feed(b"data: {oops\n\n")
 
 
-def test_an_error_chunk_is_an_error():
-    with pytest.raises(UpstreamError, match="overloaded"):
+def test_an_error_chunk_is_an_error_in_the_products_words_with_the_providers_for_staff():
+    with pytest.raises(UpstreamError, match="The model provider reported an error") as raised:
         StreamParser().feed(sse({"error": {"message": "overloaded"}}))
+    assert raised.value.provider_text == "overloaded" and "overloaded" in raised.value.detail
 
 
 def test_a_stream_without_done_or_finish_reason_is_truncated():

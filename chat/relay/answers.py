@@ -76,6 +76,7 @@ class LiveAnswer:
         self.finish_reason = ""
         self.usage = {}
         self.error = ""
+        self.error_detail = ""
         self.first_token_ms = None
         self.duration_ms = None
         self.title = ""

@@ -90,6 +90,7 @@ class Generator:
                 exc = upstream.UpstreamError.of("stalled", detail=exc.detail, seconds=settings.OPENAI_READ_TIMEOUT)
             status = Status.ERROR
             answer.error = exc.public_message
+            answer.error_detail = exc.provider_text
             logger.warning("upstream error on message %s (%s): %s", answer.id, answer.model, exc.detail)
         except Exception:
             status = Status.ERROR

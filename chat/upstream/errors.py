@@ -1,6 +1,8 @@
 """
-What can go wrong at the provider, said twice: in words for the person (in their language,
-never a traceback, never the API key) and in detail for the server log (in English).
+What can go wrong at the provider, said three times: in words the product chooses for each kind
+of fault, for the person (in their language, never a traceback, never the API key); the
+provider's own words about it, for staff (saved with the answer, shown in the admin); and in
+detail for the server log (in English). All of it redacted (chat/redaction.py).
 """
 
 import asyncio
@@ -22,11 +24,13 @@ from chat.redaction import redact
 class UpstreamError(Exception):
     """A failure of the provider, with its public message and the detail for the log."""
 
-    def __init__(self, public_message, *, detail="", kind="provider"):
+    def __init__(self, public_message, *, detail="", kind="provider", provider_text=""):
         public_message = redact(public_message)
         super().__init__(public_message)
         self.public_message = public_message
         self.detail = redact(detail or public_message)
+        # What the provider itself said (a context too long, a quota used up), for staff.
+        self.provider_text = redact(provider_text)[:1000]
         self.kind = kind
         # Deltas that arrived together with the fault, not yet passed on.
         self.deltas = []
@@ -56,7 +60,6 @@ MESSAGES = {
     "truncated": gettext_noop("The answer ended before the model provider finished it."),
     "malformed": gettext_noop("The model provider sent data that could not be read."),
     "provider": gettext_noop("The model provider reported an error."),
-    "provider said": gettext_noop("The model provider reported an error ({message})."),
     "retry": gettext_noop("Try again in {seconds} seconds."),
     401: gettext_noop("The model provider rejected the API key (HTTP 401)."),
     403: gettext_noop("The model provider refused access to this model (HTTP 403)."),
@@ -68,12 +71,10 @@ MESSAGES = {
 }
 
 
-def provider_error_message(error):
-    """The public message for an `{"error": ...}` the provider sent inside its stream."""
+def provider_error(error, *, detail):
+    """The UpstreamError of an `{"error": ...}` the provider sent inside its stream."""
     message = error.get("message") if isinstance(error, dict) else str(error)
-    if not message:
-        return public_message("provider")
-    return public_message("provider said", message=str(message)[:200])
+    return UpstreamError(public_message("provider"), detail=detail, kind="provider", provider_text=str(message or ""))
 
 
 def _chain(exc):
@@ -89,7 +90,7 @@ def _describe(chain):
     return " <- ".join(f"{type(e).__name__}: {e}" for e in chain)
 
 
-def _status_message(exc, model):
+def _status_error(exc, model, detail):
     status = exc.status_code
     if status == 404:
         message = public_message(404, model=model)
@@ -97,15 +98,14 @@ def _status_message(exc, model):
         message = public_message(status)
     else:
         message = public_message("status", status=status)
-    # The provider's own words help (a context too long, a quota used up, a region refused),
-    # except after a 401, where they tend to quote the key.
-    body = exc.body
-    explanation = body.get("message") if isinstance(body, dict) else None
-    if isinstance(explanation, str) and explanation.strip() and status != 401:
-        message += f" {explanation.strip()[:300]}"
     if status == 429 and (seconds := retry_after(exc.response.headers)) is not None:
         message += " " + public_message("retry", seconds=seconds)
-    return message
+    # The provider's own words (a context too long, a quota used up, a region refused) are
+    # for staff and the log: they may quote the key, or say what the person need not see.
+    body = exc.body
+    explanation = body.get("message") if isinstance(body, dict) else None
+    provider_text = explanation.strip() if isinstance(explanation, str) else ""
+    return UpstreamError(message, detail=detail, kind="status", provider_text=provider_text)
 
 
 def retry_after(headers):
@@ -136,7 +136,7 @@ def public_error(exc, *, model=""):
     # The SDK's aiohttp transport maps every connection error, refused or reset, to a
     # connect timeout; what happened is told by the original exception underneath.
     if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(_status_message(exc, model), detail=detail, kind="status")
+        return _status_error(exc, model, detail)
     if has(aiohttp.ClientConnectorDNSError, socket.gaierror):
         return UpstreamError.of("dns", detail=detail)
     if has(aiohttp.ClientSSLError, ssl.SSLError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from chat.upstream.errors import UpstreamError, provider_error_message
+from chat.upstream.errors import UpstreamError, provider_error
 
 
 @dataclass
@@ -52,9 +52,7 @@ class StreamParser:
             # orjson: a quarter of the CPU of json.loads, on every chunk of every answer.
             chunk = orjson.loads(payload)
             if "error" in chunk and chunk["error"]:
-                raise UpstreamError(
-                    provider_error_message(chunk["error"]), detail=payload.decode(errors="replace"), kind="provider"
-                )
+                raise provider_error(chunk["error"], detail=payload.decode(errors="replace"))
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 # DeepSeek and Qwen call it reasoning_content; vLLM and others, reasoning.
