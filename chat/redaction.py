@@ -5,7 +5,8 @@ key back, in another spelling: upper-cased, URL-encoded, or cut short and masked
 (the key's first characters, then `*****`). `redact()` replaces, in any case:
 - the configured API keys, whole or URL-encoded;
 - any run of text that starts with a key's first KEY_PREFIX characters (a key cut short);
-- anything shaped like an API key (`sk-` and eight or more key characters), configured or not.
+- anything shaped like an API key (`sk-` and eight or more key characters), configured or not;
+- the password in a URL (`redis://:password@host`, `https://user:password@proxy`).
 """
 
 import logging
@@ -20,6 +21,7 @@ KEY_PREFIX = 12
 # What may follow a key's start: masks and key characters, not the punctuation after it.
 _REST = r"(?:[^\s\"'<>,;)]*[^\s\"'<>,;).])?"
 KEY_SHAPED = r"\bsk-[A-Za-z0-9_\-]{8,}" + _REST
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
 
 
 def configured_keys():
@@ -43,6 +45,7 @@ def redact(text):
     """`text` with every spelling of a secret replaced."""
     if not text:
         return text
+    text = URL_PASSWORD.sub(r"\1***@", text)
     return _pattern(tuple(configured_keys())).sub(REPLACEMENT, text)
 
 

@@ -110,3 +110,29 @@ def test_the_suites_canary_notices_a_key_in_any_spelling_and_nothing_else(tmp_pa
         canary.check("a response", f"said: {spelling}".encode())
     canary.check("a response", b"The model provider rejected the API key (HTTP 401).")
     assert len(found.read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("redis://:hunter2@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("https://user:hunter2@proxy.example.com/v1 failed", "https://user:***@proxy.example.com/v1 failed"),
+        ("postgres://chat:hunter2@db/chat", "postgres://chat:***@db/chat"),
+        ("https://api.example.com/v1 and user@example.com", "https://api.example.com/v1 and user@example.com"),
+    ],
+)
+def test_a_password_in_a_url_goes(text, shown):
+    assert redact(text) == shown
+
+
+def test_doctor_prints_no_password_of_a_provider_url(settings, db):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    settings.OPENAI_BASE_URL = "http://user:hunter2@127.0.0.1:9/v1"
+    settings.OPENAI_MODELS = ["fake-model"]
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("doctor", stdout=out, no_color=True)
+    assert "127.0.0.1:9" in out.getvalue() and "hunter2" not in out.getvalue()

@@ -27,6 +27,7 @@ from django.urls import reverse
 
 from chat import checks as project_checks
 from chat import diagnostics, sse
+from chat.redaction import redact
 from chat.upstream import DEMO_MODEL, public_error
 
 SNIPPET = "deploy/nginx/baota-proxy-snippet.conf"
@@ -83,31 +84,36 @@ def explain(message):
 
 
 class Report:
+    """doctor's output: every line without secrets (an API key, a password in a URL)."""
+
     def __init__(self, command):
         self.command = command
         self.problems = 0
         self.warnings = 0
 
+    def write(self, line):
+        self.command.stdout.write(redact(line))
+
     def section(self, title):
-        self.command.stdout.write(f"\n{title}")
+        self.write(f"\n{title}")
 
     def ok(self, text):
-        self.command.stdout.write(f"  {self.command.style.SUCCESS('ok  ')}  {text}")
+        self.write(f"  {self.command.style.SUCCESS('ok  ')}  {text}")
 
     def info(self, text):
-        self.command.stdout.write(f"        {text}")
+        self.write(f"        {text}")
 
     def warn(self, text, fix=None):
         self.warnings += 1
-        self.command.stdout.write(f"  {self.command.style.WARNING('WARN')}  {text}")
+        self.write(f"  {self.command.style.WARNING('WARN')}  {text}")
         if fix:
-            self.command.stdout.write(f"        Fix: {fix}")
+            self.write(f"        Fix: {fix}")
 
     def fail(self, text, fix=None):
         self.problems += 1
-        self.command.stdout.write(f"  {self.command.style.ERROR('FAIL')}  {text}")
+        self.write(f"  {self.command.style.ERROR('FAIL')}  {text}")
         if fix:
-            self.command.stdout.write(f"        Fix: {fix}")
+            self.write(f"        Fix: {fix}")
 
 
 class Command(BaseCommand):
