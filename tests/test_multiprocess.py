@@ -96,10 +96,7 @@ def test_stop_through_the_other_process_closes_the_upstream_request(clients, ups
     asked = time.monotonic()
     status, body = other.json("POST", f"/api/messages/{message_id}/stop/")
     assert (status, body) == (200, {"id": message_id, "status": "stopped"})
-    request = upstream.chat_requests[0]
-    assert upstream.wait_for(lambda: request.disconnected_at, timeout=5)
-    assert request.disconnected_at - asked < 1.0
-    assert not request.finished
+    upstream.assert_closed_early(asked, within=1.0, timeout=5)
 
     rest = list(events)
     stream.close()
@@ -206,10 +203,7 @@ def test_deleting_through_the_other_process_closes_the_upstream_request(clients,
     asked = time.monotonic()
     status, _ = other.json("DELETE", f"/api/chats/{conversation_id}/")
     assert status == 204
-    request = upstream.chat_requests[0]
-    assert upstream.wait_for(lambda: request.disconnected_at, timeout=5)
-    assert request.disconnected_at - asked < 1.5
-    assert not request.finished
+    upstream.assert_closed_early(asked, within=1.5, timeout=5)
     rest = list(events)
     stream.close()
     assert rest[-1].name == "done" and rest[-1].data["status"] == "stopped"

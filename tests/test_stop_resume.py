@@ -44,10 +44,7 @@ def test_stop_closes_the_upstream_request_at_once_and_keeps_the_text(live, owner
     asked = time.monotonic()
     status, body = client.json("POST", f"/api/messages/{message_id}/stop/")
     assert (status, body) == (200, {"id": message_id, "status": "stopped"})
-    request = upstream.chat_requests[0]
-    assert upstream.wait_for(lambda: request.disconnected_at, timeout=2)
-    assert request.disconnected_at - asked < 1.0
-    assert not request.finished
+    upstream.assert_closed_early(asked, within=1.0, timeout=2)
 
     rest = list(events)
     stream.close()
@@ -470,10 +467,7 @@ def test_deleting_a_conversation_stops_its_answer_first(live, owner, upstream, s
     asked = time.monotonic()
     status, _ = client.json("DELETE", f"/api/chats/{meta.data['conversation_id']}/")
     assert status == 204
-    request = upstream.chat_requests[0]
-    assert upstream.wait_for(lambda: request.disconnected_at, timeout=2)
-    assert request.disconnected_at - asked < 1.0
-    assert not request.finished
+    upstream.assert_closed_early(asked, within=1.0, timeout=2)
     rest = list(events)
     stream.close()
     assert rest[-1].name == "done" and rest[-1].data["status"] == "stopped"

@@ -133,6 +133,13 @@ class FakeUpstream:
             time.sleep(0.01)
         return False
 
+    def assert_closed_early(self, since, *, within, timeout=5.0):
+        """The first chat request was closed before its end, within `within` seconds of `since`."""
+        request = self.chat_requests[0]
+        assert self.wait_for(lambda: request.disconnected_at, timeout=timeout), "the request was not closed"
+        assert request.disconnected_at - since < within
+        assert not request.finished
+
     # --- HTTP ----------------------------------------------------------------------------
 
     async def _handle(self, reader, writer):
