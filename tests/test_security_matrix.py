@@ -126,6 +126,7 @@ WALKED = list(_walk(get_resolver().url_patterns))
 PATTERNS = {name: view for name, view, _ in WALKED}
 PARAMS = {name: params for name, _, params in WALKED}
 CALLS = [(name, method) for name, view in sorted(PATTERNS.items()) for method in allowed_methods(view)]
+OWNER_CALLS = [(name, method) for name, method in CALLS if name in OWN | PRIVATE]
 WRITE_CALLS = [(name, method) for name, method in CALLS if method in WRITES]
 
 
@@ -180,6 +181,8 @@ def assert_no_secrets(response, who):
 
 
 def test_every_pattern_is_classified():
+    names = [name for name, _, _ in WALKED]
+    assert len(names) == len(set(names)), f"two patterns share a name: {sorted(names)}"
     unclassified = set(PATTERNS) - CLASSIFIED
     assert not unclassified, f"new URL patterns: say in this test who may call them: {sorted(unclassified)}"
     gone = CLASSIFIED - set(PATTERNS)
@@ -190,10 +193,8 @@ def test_every_pattern_is_classified():
     assert allowed_methods(PATTERNS["chat:api-stream"]) == ("GET",)
 
 
-@pytest.mark.parametrize(("name", "method"), CALLS, ids=[f"{n}-{m}" for n, m in CALLS])
+@pytest.mark.parametrize(("name", "method"), OWNER_CALLS, ids=[f"{n}-{m}" for n, m in OWNER_CALLS])
 def test_the_owner_reaches_their_own(name, method, owner, rows, upstream):
-    if name not in OWN | PRIVATE:
-        return
     client = Client()
     client.force_login(owner)
     response = call(client, method, url_of(name, rows), OWNER_BODY.get(name))
@@ -276,3 +277,16 @@ def test_every_write_needs_the_csrf_token(name, method, owner, rows, upstream):
     response = call(client, method, url, body, HTTP_X_CSRFTOKEN=token)
     assert response.status_code != 403 or name in KEYED, (name, method, response.status_code, text_of(response))
     assert not upstream.chat_requests
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_signup_when_enabled_shows_nobody_anything(method, owner, outsider, rows, settings):
+    settings.SIGNUP_ENABLED = True
+    before = snapshot(owner)
+    response = call(Client(), method, reverse("signup"), {"username": "owner"})
+    assert response.status_code == 200
+    assert_no_secrets(response, f"anonymous (signup {method})")
+    client = Client()
+    client.force_login(outsider)
+    assert call(client, method, reverse("signup")).status_code == 302
+    assert snapshot(owner) == before
