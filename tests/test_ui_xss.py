@@ -1,10 +1,11 @@
 """
 An XSS corpus in every place where the page shows what someone else wrote: answers (streamed,
-in small chunks that split the tags) and their reasoning, questions, provider error messages,
-conversation titles (the sidebar, the heading and the page's title), system prompts (the
-settings panel) and usernames. Each payload, if it ever ran, would push its number to
-window.__xss (or open a dialog); nothing may, while streaming or after a reload, with the
-Content-Security-Policy on and with the browser ignoring it (the page's own defences alone).
+in small chunks that split the tags) and their reasoning, questions, provider error messages
+(which the page shows in the product's words only), conversation titles (the sidebar, the
+heading and the page's title), system prompts (the settings panel) and usernames. Each
+payload, if it ever ran, would push its number to window.__xss (or open a dialog); nothing
+may, while streaming or after a reload, with the Content-Security-Policy on and with the
+browser ignoring it (the page's own defences alone).
 """
 
 import pytest
@@ -190,11 +191,15 @@ def test_answers_reasoning_questions_and_provider_errors_run_nothing(make_page, 
     expect(answers.first.locator(".reasoning-text")).to_contain_text(PAYLOADS[0])
     assert_nothing_ran(page, "the answer, finished")
 
+    # The provider's own words about a fault never reach the page (they are for staff): the
+    # person reads the product's, and nothing of the payloads they carried.
     send(page, "and an error " + PAYLOADS[0])
     expect(answers.nth(1)).to_have_attribute("data-status", "error")
-    expect(answers.nth(1)).to_contain_text(PAYLOADS[0])
+    expect(answers.nth(1)).to_contain_text("The model provider answered with an error (HTTP 400).")
+    expect(answers.nth(1).locator(".message-error, p").first).not_to_contain_text("__xss")
     send(page, "and an error event " + PAYLOADS[1])
     expect(answers.nth(2)).to_have_attribute("data-status", "error")
+    expect(answers.nth(2)).to_contain_text("The model provider reported an error.")
     assert_nothing_ran(page, "the provider's errors")
 
     page.reload()  # all of it again, from the history
