@@ -2,6 +2,8 @@
 
 import os
 
+from tests.support import canary
+
 # A developer's own .env (make run writes one) must change nothing here, nor in the servers and
 # the settings the tests start in processes of their own, which inherit this.
 os.environ["ENV_FILE"] = os.devnull
@@ -10,7 +12,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 # Nothing in the tests may reach a real provider. The key is a canary: no response, log line
 # or saved message may carry it (tests/support/canary.py).
-os.environ["OPENAI_API_KEY"] = "-".join(("sk", "test", "canary", "0123456789abcdefXYZ"))
+os.environ["OPENAI_API_KEY"] = canary.KEY
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 os.environ.setdefault("OPENAI_MODELS", "fake-model,fake-other,demo")
 os.environ["OPENAI_MAX_RETRIES"] = "0"
