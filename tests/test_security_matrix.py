@@ -202,6 +202,25 @@ def test_the_owner_reaches_their_own(name, method, owner, rows, upstream):
     assert response.status_code in (200, 201, 204, 400), (name, method, response.status_code, text_of(response))
 
 
+def assert_refused_if_admin_or_keyed(name, method, response):
+    """The admin sends a stranger to its login; a keyed endpoint refuses one without its key."""
+    status = response.status_code
+    if name in ADMIN:
+        assert status == 302 and response["Location"].startswith(reverse("admin:login")), (name, method, status)
+    elif name in KEYED:
+        assert status in KEYED[name], (name, method, status)
+
+
+def assert_nothing_reached(response, owner, before, upstream, who):
+    """`who` was streamed nothing, read nothing secret, changed none of the owner's rows and
+    reached no provider."""
+    if response.streaming:
+        assert not 200 <= response.status_code < 300, f"{who}: was streamed something"
+    assert_no_secrets(response, who)
+    assert snapshot(owner) == before, f"{who}: changed the owner's rows"
+    assert not upstream.chat_requests, f"{who}: the call reached the provider"
+
+
 @pytest.mark.parametrize(("name", "method"), CALLS, ids=[f"{n}-{m}" for n, m in CALLS])
 def test_another_person_gets_nothing_of_the_owners(name, method, owner, outsider, rows, upstream):
     client = Client()
@@ -211,15 +230,9 @@ def test_another_person_gets_nothing_of_the_owners(name, method, owner, outsider
     status = response.status_code
     if name in OWN:
         assert status in (403, 404, 405), (name, method, status, text_of(response))
-    elif name in ADMIN:
-        assert status == 302 and response["Location"].startswith(reverse("admin:login")), (name, method, status)
-    elif name in KEYED:
-        assert status in KEYED[name], (name, method, status)
-    if response.streaming:
-        assert not 200 <= status < 300, f"{name} {method}: another person was streamed something"
-    assert_no_secrets(response, f"the outsider ({name} {method})")
-    assert snapshot(owner) == before, f"{name} {method}: another person changed the owner's rows"
-    assert not upstream.chat_requests, f"{name} {method}: another person's call reached the provider"
+    else:
+        assert_refused_if_admin_or_keyed(name, method, response)
+    assert_nothing_reached(response, owner, before, upstream, f"another person ({name} {method})")
 
 
 @pytest.mark.parametrize(("name", "method"), CALLS, ids=[f"{n}-{m}" for n, m in CALLS])
@@ -236,15 +249,9 @@ def test_nobody_signed_in_gets_nothing(name, method, owner, rows, upstream):
         else:
             assert status == 302, (name, method, status)
             assert response["Location"].startswith(reverse(settings.LOGIN_URL) + "?next=")
-    elif name in ADMIN:
-        assert status == 302 and response["Location"].startswith(reverse("admin:login")), (name, method, status)
-    elif name in KEYED:
-        assert status in KEYED[name], (name, method, status)
-    if response.streaming:
-        assert not 200 <= status < 300, f"{name} {method}: somebody signed out was streamed something"
-    assert_no_secrets(response, f"anonymous ({name} {method})")
-    assert snapshot(owner) == before, f"{name} {method}: somebody signed out changed the owner's rows"
-    assert not upstream.chat_requests
+    else:
+        assert_refused_if_admin_or_keyed(name, method, response)
+    assert_nothing_reached(response, owner, before, upstream, f"somebody signed out ({name} {method})")
 
 
 def everything():
