@@ -17,9 +17,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import conversations, relay, sse, turns
+from chat import catalogue, conversations, relay, sse, turns
 from chat.errors import ChatError, Conflict, Invalid, NotFound
-from chat.upstream import Provider
 from runtime.database import in_database_thread
 
 STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
@@ -170,7 +169,16 @@ def conversation_view(request, conversation_id):
         )
     else:
         conversation, messages = conversations.show(request.user.pk, conversation_id)
-    return JsonResponse({**conversation.as_json(), "messages": messages})
+    return JsonResponse(
+        {**conversation.as_json(), "model_offered": conversations.is_offered(conversation), "messages": messages}
+    )
+
+
+@require_GET
+@api_view
+def models_view(request):
+    """The models offered, in order, and the default one."""
+    return JsonResponse(catalogue.current().as_json())
 
 
 @require_POST
@@ -206,7 +214,7 @@ async def _answer(request, begin, *args, **kwargs):
 
     async def begin_and_start():
         turn = await as_signed_in_user(request, begin, *args, **kwargs)
-        relay.start(turn, provider=Provider.for_model(turn.model, server=server))
+        relay.start(turn, server=server)
         return turn
 
     task = asyncio.ensure_future(begin_and_start())

@@ -7,5 +7,6 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat")
 
     def ready(self):
-        # Registers the project's system checks (manage.py check --deploy, manage.py doctor).
-        from chat import checks  # noqa: F401
+        # Registers the project's system checks (manage.py check --deploy, manage.py doctor),
+        # and connects the rebuilding of the models offered to the saves of providers and models.
+        from chat import catalogue, checks  # noqa: F401

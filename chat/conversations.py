@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from chat import catalogue
 from chat.errors import Invalid, NotFound
 from chat.models import Conversation, Message
 
@@ -28,24 +29,42 @@ def check_text(value, name, *, max_length, required=False):
 
 
 def check_model(model):
-    """`model` if it is offered (OPENAI_MODELS); None stays None."""
-    if model is not None and model not in settings.OPENAI_MODELS:
+    """The offer (chat.catalogue.Offer) of `model`, which must be offered; None stays None."""
+    if model is None:
+        return None
+    offers = catalogue.current()
+    if (offer := offers.find(model)) is None:
         raise Invalid(
             _("Unknown model %(model)s. Available: %(models)s.")
-            % {"model": repr(str(model)[:100]), "models": ", ".join(settings.OPENAI_MODELS)},
+            % {"model": repr(str(model)[:100]), "models": ", ".join(offers.ids)},
             field="model",
         )
-    return model
+    return offer
 
 
 def use_model(conversation, model):
-    """Switch the conversation to `model`, or off a model the operator has since removed."""
-    wanted = model or conversation.model
-    if wanted not in settings.OPENAI_MODELS:
-        wanted = settings.OPENAI_DEFAULT_MODEL
-    if wanted != conversation.model:
-        conversation.model = wanted
+    """
+    The offer the conversation's next answer is asked of: `model` when one is given (the
+    conversation switches to it), else the conversation's own, which must still be offered:
+    a conversation whose model the operator has since disabled or removed goes on only with
+    another model, that the person picks.
+    """
+    if model is not None:
+        offer = check_model(model)
+    elif (offer := catalogue.current().find(conversation.model)) is None:
+        raise Invalid(
+            _("The model %(model)s is no longer offered. Pick another model to go on.")
+            % {"model": repr(conversation.model)},
+            field="model",
+        )
+    if offer.id != conversation.model:
+        conversation.model = offer.id
         conversation.save(update_fields=["model"])
+    return offer
+
+
+def is_offered(conversation):
+    return catalogue.current().find(conversation.model) is not None
 
 
 def get(user_id, conversation_id):
@@ -67,12 +86,12 @@ def page(user_id, number, *, query=""):
 
 
 def create(user_id, *, model=None, system_prompt="", title=""):
-    check_model(model)
+    offer = check_model(model) or catalogue.current().default
     check_text(system_prompt, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS)
     check_text(title, "title", max_length=TITLE_MAX_LENGTH)
     return Conversation.objects.create(
         owner_id=user_id,
-        model=model or settings.OPENAI_DEFAULT_MODEL,
+        model=offer.id,
         system_prompt=system_prompt,
         title=title.strip(),
     )
@@ -88,7 +107,8 @@ def update(user_id, conversation_id, *, title=None, system_prompt=None, model=No
         conversation.system_prompt = check_text(
             system_prompt, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
         )
-    conversation.model = check_model(model) or conversation.model
+    if model is not None:
+        conversation.model = check_model(model).id
     conversation.save(update_fields=["title", "system_prompt", "model"])
     return conversation, _messages(conversation)
 

@@ -1,10 +1,21 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import connections, models
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+
+
+def estimated_tokens(text):
+    """
+    A generous guess of the tokens `text` takes, without the model's tokenizer: about four
+    ASCII characters a token, and a little more than a token for each Chinese character (three
+    bytes in UTF-8).
+    """
+    return (len(text) + 2 * (len(text.encode("utf-8", "surrogatepass")) - len(text))) // 4 + 1
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -38,28 +49,31 @@ class Conversation(models.Model):
     def __str__(self):
         return self.title or str(_("New chat"))
 
-    def upstream_messages(self, *, before_id=None, question=None):
+    def upstream_messages(self, *, before_id=None, question=None, tokens=0):
         """
         The messages sent upstream for the next answer: the system prompt, then the most
-        recent turns that fit the history budget, oldest first. Reasoning text and failed
+        recent turns that fit the history budget (`tokens`, the model's, or else
+        CHAT_HISTORY_CHARS characters), oldest first. Reasoning text and failed
         answers never go back upstream. `question` is a new question not saved yet, the newest
         message. Returns the messages, and whether the conversation had none before.
         """
-        budget = settings.CHAT_HISTORY_CHARS
+        # In tokens (as estimated) when the model's context window is known, else in characters.
+        size = estimated_tokens if tokens else len
+        budget = tokens - size(self.system_prompt) if tokens else settings.CHAT_HISTORY_CHARS
         picked = []
         limit = settings.CHAT_HISTORY_MESSAGES
         if question is not None:
             picked.append({"role": Message.Role.USER, "content": question})
-            budget -= len(question)
+            budget -= size(question)
             limit -= 1
         # At least one row, to tell whether there is any: every turn has a question, and
         # questions are never empty, so no rows means no earlier turn.
         rows = list(Message.objects.history(self.pk, before_id=before_id)[: max(limit, 1)])
         for role, content in rows[: max(limit, 0)]:
             # The newest message always goes, whatever its length.
-            if picked and len(content) > budget:
+            if picked and size(content) > budget:
                 break
-            budget -= len(content)
+            budget -= size(content)
             picked.append({"role": role, "content": content})
         picked.reverse()
         if self.system_prompt:
@@ -304,3 +318,155 @@ class Message(models.Model):
             "duration_ms": values["duration_ms"],
             "created_at": values["created_at"].isoformat(),
         }
+
+
+class Provider(models.Model):
+    """
+    An OpenAI-compatible API the models are served by, with its key. Those defined in the
+    environment (OPENAI_*, PROVIDERS) are kept in step with it by chat.catalogue; their key
+    stays in the environment, never in the database.
+    """
+
+    name = models.CharField(
+        _("name"),
+        max_length=40,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                _("Letters, digits, '-', '_' and '.' only: the name is part of model ids (name/model)."),
+            )
+        ],
+        help_text=_("Short, as in model ids: deepseek, qwen, ollama."),
+    )
+    base_url = models.URLField(
+        _("base URL"), max_length=500, help_text=_("The OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1.")
+    )
+    # Fernet-encrypted (chat.encryption): never shown back, never in a page or a log.
+    encrypted_api_key = models.TextField(_("API key (encrypted)"), blank=True, editable=False)
+    extra_headers = models.JSONField(
+        _("extra headers"), default=dict, blank=True, help_text=_('Sent with every request, e.g. {"X-Title": "Chat"}.')
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    sort_order = models.IntegerField(_("sort order"), default=0)
+    from_environment = models.BooleanField(_("from the environment"), default=False, editable=False)
+    # The last check of the provider (the admin's Test action, manage.py doctor).
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
+    check_ok = models.BooleanField(_("last check passed"), null=True, editable=False)
+    check_message = models.TextField(_("last check"), blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
+        ordering = ["-from_environment", "sort_order", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.base_url = normalise_base_url(self.base_url)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        self.base_url = normalise_base_url(self.base_url)
+        headers = self.extra_headers
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ValidationError(
+                {"extra_headers": _('A JSON object of names and text values, like {"X-Title": "Chat"}.')}
+            )
+
+    @property
+    def api_key(self):
+        """The key in clear text ("" when unset, or when no encryption key in use made it)."""
+        from chat import encryption
+
+        try:
+            return encryption.decrypt(self.encrypted_api_key)
+        except encryption.InvalidToken:
+            return ""
+
+    @api_key.setter
+    def api_key(self, value):
+        from chat import encryption
+
+        self.encrypted_api_key = encryption.encrypt(value or "")
+
+    @property
+    def has_api_key(self):
+        return bool(self.encrypted_api_key)
+
+    def record_check(self, ok, message):
+        self.checked_at, self.check_ok, self.check_message = timezone.now(), ok, message
+        Provider.objects.filter(pk=self.pk).update(checked_at=self.checked_at, check_ok=ok, check_message=message)
+
+
+class ProviderModel(models.Model):
+    """A model a provider serves, as the operator offers it (or not) to people."""
+
+    provider = models.ForeignKey(Provider, models.CASCADE, related_name="models", verbose_name=_("provider"))
+    name = models.CharField(_("model id"), max_length=200, help_text=_("The id the provider knows it by."))
+    display_name = models.CharField(_("display name"), max_length=100, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    sort_order = models.IntegerField(_("sort order"), default=0)
+    vision = models.BooleanField(_("accepts images"), default=False)
+    reasoning = models.BooleanField(_("reasoning model"), default=False)
+    max_output_tokens = models.PositiveIntegerField(
+        _("most output tokens"), default=0, help_text=_("0: CHAT_MAX_TOKENS, or the provider's own limit.")
+    )
+    context_window = models.PositiveIntegerField(
+        _("context window (tokens)"),
+        default=0,
+        help_text=_("Sizes the history sent with each message. 0: CHAT_HISTORY_CHARS characters."),
+    )
+    extra_params = models.JSONField(
+        _("extra request parameters"),
+        default=dict,
+        blank=True,
+        help_text=_('Added to every request, e.g. {"temperature": 0.3} or {"enable_thinking": true}.'),
+    )
+    input_price = models.DecimalField(
+        _("input price per million tokens"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    output_price = models.DecimalField(
+        _("output price per million tokens"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    from_environment = models.BooleanField(_("from the environment"), default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+        ordering = ["provider", "sort_order", "name"]
+        constraints = [models.UniqueConstraint(fields=["provider", "name"], name="provider_model_unique")]
+
+    def __str__(self):
+        return self.display_name or self.name
+
+    def clean(self):
+        for field in ("extra_params",):
+            if not isinstance(getattr(self, field), dict):
+                raise ValidationError({field: _("A JSON object, like {}.")})
+        reserved = RESERVED_PARAMS.intersection(self.extra_params or {})
+        if reserved:
+            raise ValidationError(
+                {"extra_params": _("Set by the chat itself: %(names)s.") % {"names": ", ".join(sorted(reserved))}}
+            )
+
+
+def normalise_base_url(url):
+    """
+    The base URL requests go to, from the one an operator pasted: without the trailing `/`,
+    with `/v1` when only a host was given (https://api.deepseek.com), and without the
+    `/chat/completions` that some providers' documents show at its end.
+    """
+    url = (url or "").strip().rstrip("/")
+    for suffix in ("/chat/completions", "/models"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)].rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if sep and rest and "/" not in rest:
+        url += "/v1"
+    return url
+
+
+# The request body's fields the chat sets; a model's extra parameters cannot replace them.
+RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})

@@ -3,7 +3,7 @@ Secrets out of everything the product writes: what a person sees (an answer's er
 saved (the error with the answer) and what is logged. A provider or a library may echo the API
 key back, in another spelling: upper-cased, URL-encoded, or cut short and masked
 (the key's first characters, then `*****`). `redact()` replaces, in any case:
-- the configured API keys, whole or URL-encoded;
+- the API keys of the providers (from the environment and the admin), whole or URL-encoded;
 - any run of text that starts with a key's first KEY_PREFIX characters (a key cut short);
 - anything shaped like an API key (`sk-` and eight or more key characters), configured or not;
 - the password in a URL (`redis://:password@host`, `https://user:password@proxy`).
@@ -24,8 +24,18 @@ KEY_SHAPED = r"\bsk-[A-Za-z0-9_\-]{8,}" + _REST
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
 
 
+# The keys entered in the admin, as the catalogue of models last read them (chat.catalogue):
+# this module never reads the database, as it runs for every log line.
+_remembered = set()
+
+
+def remember(keys):
+    _remembered.update(key for key in keys if key)
+
+
 def configured_keys():
-    return [key for key in (settings.OPENAI_API_KEY,) if key and len(key) >= 8]
+    keys = {settings.OPENAI_API_KEY, *(spec["api_key"] for spec in settings.PROVIDERS), *_remembered}
+    return sorted(key for key in keys if key and len(key) >= 8)
 
 
 @lru_cache(maxsize=8)

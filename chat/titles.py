@@ -26,10 +26,20 @@ def clean(text):
     return Truncator(line).chars(60)
 
 
-async def ask(provider, model, message):
+def title_params(offer):
+    """
+    The model's extra parameters for a title: those that make it think are turned off, as a
+    title is short, and Qwen refuses thinking in an answer that is not streamed.
+    """
+    return tuple((name, False if name == "enable_thinking" else value) for name, value in offer.params)
+
+
+async def ask(offer, message):
+    """A title for a conversation that starts with `message`, asked of `offer`'s model."""
     reply = await upstream.complete(
-        provider,
-        model=model,
+        offer.endpoint_for(),
+        model=offer.name,
+        params=title_params(offer),
         messages=[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": message[:2000]}],
         max_tokens=60,
         timeout=30,

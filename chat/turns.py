@@ -12,16 +12,15 @@ maps those to HTTP statuses.
 Stopping an answer is the relay's (chat.relay.stop): any process may be generating it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import conversations
+from chat import catalogue, conversations
 from chat.errors import Conflict, Invalid, NotFound
 from chat.models import Message
-from chat.upstream import DEMO_MODEL
 
 
 @dataclass(frozen=True)
@@ -30,14 +29,20 @@ class Turn:
     conversation_id: int
     question_id: int
     answer_id: int
-    model: str
+    # The model it is asked of (chat.catalogue.Offer): its id is saved with the answer.
+    offer: object
     # The conversation's title as it stands now (the question's first words on a new one).
     title: str
     # What goes upstream: the system prompt, the history that fits the budget, the question.
     messages: list
-    # The question to name the conversation after, on its first turn, when the model is to
-    # be asked for a title.
+    # The question to name the conversation after, on its first turn, when a model is to be
+    # asked for a title, and that model (CHAT_TITLE_MODEL, or the conversation's).
     title_from: str = ""
+    title_offer: object = None
+
+    @property
+    def model(self):
+        return self.offer.id
 
 
 def check_question(content):
@@ -50,12 +55,28 @@ def start(user_id, conversation_id, content, *, model=None):
     check_question(content)
     conversations.check_model(model)
     conversation = conversations.get(user_id, conversation_id)
-    conversations.use_model(conversation, model)
+    offer = conversations.use_model(conversation, model)
     # The history is read before the question is saved.
-    messages, first = conversation.upstream_messages(question=content)
+    messages, first = conversation.upstream_messages(question=content, tokens=history_tokens(offer))
     question, answer = conversation.add_turn(content)
-    title_from = content if first and settings.CHAT_AUTO_TITLE and conversation.model != DEMO_MODEL else ""
-    return _turn(user_id, conversation, question, answer, messages, title_from=title_from)
+    turn = _turn(user_id, conversation, question, answer, messages, offer)
+    if first and settings.CHAT_AUTO_TITLE:
+        title_offer = catalogue.current().find(settings.CHAT_TITLE_MODEL) or offer
+        if not title_offer.is_demo:
+            turn = replace(turn, title_from=content, title_offer=title_offer)
+    return turn
+
+
+def history_tokens(offer):
+    """
+    How many tokens of history may go with a question to `offer`'s model: its context window
+    less what its answer may take; 0 (the CHAT_HISTORY_CHARS budget) when the window is not
+    set.
+    """
+    if not offer.context_window:
+        return 0
+    reserve = offer.output_limit or min(4096, offer.context_window // 4)
+    return max(offer.context_window - reserve, 1)
 
 
 @transaction.atomic
@@ -73,9 +94,9 @@ def regenerate(user_id, answer_id, *, model=None):
     question = conversation.messages.filter(role=Message.Role.USER, id__lt=answer.pk).order_by("-id").only("id").first()
     if question is None:
         raise Invalid(_("There is no question to answer again."))
-    conversations.use_model(conversation, model)
+    offer = conversations.use_model(conversation, model)
     answer.delete()
-    return _answer_again(user_id, conversation, question)
+    return _answer_again(user_id, conversation, question, offer)
 
 
 @transaction.atomic
@@ -89,11 +110,11 @@ def edit(user_id, question_id, content, *, model=None):
     later.mark_abandoned()
     if later.live().exists():
         raise Conflict(_("An answer after this message is still being generated: stop it first."))
-    conversations.use_model(conversation, model)
+    offer = conversations.use_model(conversation, model)
     question.content = content
     question.save(update_fields=["content", "updated_at"])
     later.delete()
-    return _answer_again(user_id, conversation, question)
+    return _answer_again(user_id, conversation, question, offer)
 
 
 def answer_of(user_id, answer_id):
@@ -108,22 +129,21 @@ def _message(user_id, message_id, role):
         raise NotFound from None
 
 
-def _answer_again(user_id, conversation, question):
+def _answer_again(user_id, conversation, question, offer):
     conversation.touch()
     answer = conversation.new_answer()
     answer.save()
-    messages, _first = conversation.upstream_messages(before_id=answer.pk)
-    return _turn(user_id, conversation, question, answer, messages)
+    messages, _first = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
+    return _turn(user_id, conversation, question, answer, messages, offer)
 
 
-def _turn(user_id, conversation, question, answer, messages, *, title_from=""):
+def _turn(user_id, conversation, question, answer, messages, offer):
     return Turn(
         user_id=user_id,
         conversation_id=conversation.pk,
         question_id=question.pk,
         answer_id=answer.pk,
-        model=conversation.model,
+        offer=offer,
         title=conversation.title,
         messages=messages,
-        title_from=title_from,
     )

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 
+from chat import catalogue
 from chat.models import Conversation
 from chat.upstream import DEMO_MODEL
 
@@ -56,6 +57,10 @@ def _page_strings():
         "older": _("Older"),
         # Translators: {model} is the name of the built-in offline demo model.
         "demoModel": _("{model} (demo, offline)"),
+        # Translators: in the model picker, while the conversation's model is no longer offered.
+        "pickModel": _("Pick a model"),
+        # Translators: {model} is the id of a model the administrator has disabled or removed.
+        "modelRetired": _("The model {model} is no longer offered. Pick another model to go on."),
         "saved": _("Saved."),
         "image": _("Image"),
     }
@@ -63,10 +68,11 @@ def _page_strings():
 
 def _page_config(request, conversation=None):
     """What the page script needs to start, passed with json_script."""
+    offers = catalogue.current()
     return {
         "conversation_id": conversation.pk if conversation else None,
-        "models": settings.OPENAI_MODELS,
-        "default_model": settings.OPENAI_DEFAULT_MODEL,
+        "models": offers.as_json()["results"],
+        "default_model": offers.default.id,
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,

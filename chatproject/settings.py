@@ -6,6 +6,7 @@ for development: DEBUG on, a SQLite file database and the built-in demo model. W
 start-up refuses to go on without a real SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import re
 import warnings
 from pathlib import Path
 
@@ -31,6 +32,9 @@ if not SECRET_KEY:
             "string there yourself (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
     SECRET_KEY = "django-insecure-development-only-key"
+# Earlier keys, still accepted for sessions and signatures (and for the stored API keys, unless
+# ENCRYPTION_KEY is set) while a new SECRET_KEY takes over.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # Only loopback names unless set: the site answers nobody who reaches it by another name
 # (400) until its domain is here (`manage.py check --deploy` says so: chat.W003).
@@ -212,16 +216,52 @@ LOGGING = {
 
 # --- The chat product ---------------------------------------------------------------------
 
-# Any OpenAI-compatible provider: OpenAI, DeepSeek, Qwen (DashScope), Moonshot, Ollama, vLLM...
+# Providers and their models are data, edited in the admin (docs/providers.md). These define
+# some from the environment as well; the admin shows them, and they are restored from here at
+# every start. The first: any OpenAI-compatible provider (OpenAI, DeepSeek, Qwen, Ollama...).
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+# Its name in the admin and in model ids (default: from the base URL's host, chat.catalogue).
+OPENAI_PROVIDER_NAME = env.str("OPENAI_PROVIDER_NAME", default="")
 # "demo" is the built-in offline model; it is offered when no provider is configured.
 _provider_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
 # Empty (as in a .env copied from .env.example) means the default, like unset.
 OPENAI_MODELS = env.list("OPENAI_MODELS", default=[]) or (["gpt-4o-mini"] if _provider_configured else ["demo"])
+# Which of them take images, and which reason ("think") before they answer.
+OPENAI_VISION_MODELS = env.list("OPENAI_VISION_MODELS", default=[])
+OPENAI_REASONING_MODELS = env.list("OPENAI_REASONING_MODELS", default=[])
+
+
+def _provider_from_env(name):
+    prefix = re.sub(r"[^A-Z0-9]", "_", name.upper())
+    return {
+        "name": name,
+        "base_url": env.str(f"{prefix}_BASE_URL", default=""),
+        "api_key": env.str(f"{prefix}_API_KEY", default=""),
+        "models": env.list(f"{prefix}_MODELS", default=[]),
+        "vision_models": env.list(f"{prefix}_VISION_MODELS", default=[]),
+        "reasoning_models": env.list(f"{prefix}_REASONING_MODELS", default=[]),
+        "headers": env.json(f"{prefix}_HEADERS", default={}),
+    }
+
+
+# More providers: PROVIDERS=deepseek,qwen reads DEEPSEEK_BASE_URL, DEEPSEEK_API_KEY,
+# DEEPSEEK_MODELS (and _VISION_MODELS, _REASONING_MODELS, _HEADERS), then QWEN_...
+PROVIDERS = [_provider_from_env(name) for name in env.list("PROVIDERS", default=[]) if name.strip()]
+_models_from_env = {model for p in [{"models": OPENAI_MODELS}, *PROVIDERS] for model in p["models"]}
+# Any provider's model; `<provider>/<name>` names one that two providers offer.
 OPENAI_DEFAULT_MODEL = env.str("OPENAI_DEFAULT_MODEL", default="") or OPENAI_MODELS[0]
-if OPENAI_DEFAULT_MODEL not in OPENAI_MODELS:
+if OPENAI_DEFAULT_MODEL not in _models_from_env and OPENAI_DEFAULT_MODEL.partition("/")[2] not in _models_from_env:
     raise ImproperlyConfigured(f"OPENAI_DEFAULT_MODEL={OPENAI_DEFAULT_MODEL!r} is not in OPENAI_MODELS.")
+# The model asked for conversation titles: a cheap, fast one (default: the conversation's).
+CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
+# The currency of the models' prices (per million tokens), set in the admin.
+CHAT_CURRENCY = env.str("CHAT_CURRENCY", default="USD")
+# The providers' API keys entered in the admin are stored encrypted with this (default: one
+# derived from SECRET_KEY). To change it, keep the old one among the fallbacks until
+# `manage.py rotate_encryption_key` has re-encrypted them (docs/providers.md).
+ENCRYPTION_KEY = env.str("ENCRYPTION_KEY", default="")
+ENCRYPTION_KEY_FALLBACKS = env.list("ENCRYPTION_KEY_FALLBACKS", default=[])
 OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=10.0)
 # The longest silence tolerated from the provider, before the first token or between two (a
 # silence mid-answer is noticed within a quarter of this after it: chat.upstream.StallWatch).

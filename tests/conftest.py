@@ -38,6 +38,19 @@ def pytest_runtest_setup(item):
     servers.running_test_markers = {marker.name for marker in item.iter_markers()}
 
 
+@pytest.fixture(autouse=True)
+def fresh_catalogue():
+    """
+    The models offered are built again in each test: a test's providers and models go with
+    its database rollback, which sends no signal the cached catalogue would notice.
+    """
+    from chat import catalogue
+
+    catalogue.reset()
+    yield
+    catalogue.reset()
+
+
 @pytest.fixture(scope="session")
 def fake_upstream_server():
     server = FakeUpstream().start()

@@ -1,7 +1,7 @@
 """The built-in demo model answers with no API key, through the real relay."""
 
 from chat.models import Message
-from chat.upstream import Provider
+from chat.upstream import demo_endpoint
 
 
 def test_demo_model_streams_end_to_end_without_a_key(live, owner, settings):
@@ -32,5 +32,5 @@ def test_demo_endpoint_refuses_requests_without_its_key(client):
 
 
 def test_demo_provider_is_reached_on_the_requests_own_address():
-    assert Provider.for_model("demo", server=("127.0.0.1", 8123)).base_url == "http://127.0.0.1:8123/demo/v1"
-    assert Provider.for_model("demo", server=("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"
+    assert demo_endpoint(("127.0.0.1", 8123)).base_url == "http://127.0.0.1:8123/demo/v1"
+    assert demo_endpoint(("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"

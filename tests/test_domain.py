@@ -82,13 +82,17 @@ def test_a_turn_switches_the_conversation_to_the_model_asked_for(owner, conversa
     assert conversation.messages.get(role="assistant").model == "fake-other"
 
 
-def test_a_conversation_on_a_model_since_removed_goes_on_with_the_default(owner, settings):
+def test_a_conversation_on_a_model_since_removed_takes_no_message_until_another_is_picked(owner):
     conversation = Conversation.objects.create(owner=owner, model="retired-model")
 
-    turn = turns.start(owner.pk, conversation.pk, "Still there?")
+    with pytest.raises(Invalid, match="'retired-model' is no longer offered. Pick another model") as refused:
+        turns.start(owner.pk, conversation.pk, "Still there?")
+    assert refused.value.field == "model"
+    assert not conversation.messages.exists()
 
+    turn = turns.start(owner.pk, conversation.pk, "Still there?", model="fake-other")
     conversation.refresh_from_db()
-    assert turn.model == conversation.model == settings.OPENAI_DEFAULT_MODEL
+    assert turn.model == conversation.model == "fake-other"
 
 
 def test_only_a_conversations_first_turn_asks_for_a_title(owner, conversation, settings):

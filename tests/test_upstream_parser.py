@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from chat.upstream import Provider, StreamParser, UpstreamError, close_clients, stream_chat
+from chat.upstream import Endpoint, StreamParser, UpstreamError, close_clients, stream_chat
 from tests.support.fake_upstream import Script
 
 
@@ -97,7 +97,7 @@ def test_text_before_a_fault_in_the_same_read_is_kept_with_the_error():
 
 def _ask(upstream, **options):
     """stream_chat() against the fake upstream: the deltas as they came, and the parser."""
-    provider = Provider(upstream.base_url, "test-key")
+    provider = Endpoint(upstream.base_url, "test-key")
 
     async def ask():
         parser = StreamParser()

@@ -36,11 +36,14 @@ Status = Message.Status
 generator = Generator()
 
 
-def start(turn, *, provider):
-    """Start generating the answer of `turn` (chat.turns.Turn) with `provider`; its LiveAnswer."""
+def start(turn, *, server=None):
+    """
+    Start generating the answer of `turn` (chat.turns.Turn); its LiveAnswer. `server` is the
+    (host, port) the request came in on, where the demo model is served.
+    """
     # This process must hear the stop and follow requests of the others for it.
     transports.current().serve(generator)
-    return generator.start(turn, provider=provider)
+    return generator.start(turn, server=server)
 
 
 async def stop(answer_id):

@@ -54,26 +54,32 @@ class Generator:
     def get(self, answer_id):
         return self.answers.get(answer_id)
 
-    def start(self, turn, *, provider):
+    def start(self, turn, *, server=None):
         """Generate the answer of `turn` (chat.turns.Turn); returns its LiveAnswer."""
         answer = LiveAnswer(turn)
         # The request's language goes with the task: an error is told, and saved, in the
         # language of the person who asked.
         language = translation.get_language()
-        answer.task = tasks.start(self._generate(answer, provider, turn.messages, language))
+        answer.task = tasks.start(self._generate(answer, turn.offer.endpoint_for(server), turn, language))
         if turn.title_from:
-            tasks.start(self._title(answer, provider, turn.title_from))
+            tasks.start(self._title(answer, turn.title_offer, turn.title_from))
         self.answers[answer.id] = answer
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = tasks.start(self._sweep())
         return answer
 
-    async def _generate(self, answer, provider, messages, language):
+    async def _generate(self, answer, endpoint, turn, language):
         translation.activate(language)
         parser = upstream.StreamParser()
+        offer = turn.offer
         try:
             async for deltas in upstream.stream_chat(
-                provider, parser, model=answer.model, messages=messages, max_tokens=settings.CHAT_MAX_TOKENS
+                endpoint,
+                parser,
+                model=offer.name,
+                messages=turn.messages,
+                max_tokens=offer.output_limit,
+                params=offer.params,
             ):
                 answer.append(deltas)
             answer.finish_reason = parser.finish_reason
@@ -98,9 +104,9 @@ class Generator:
             logger.exception("unexpected error generating message %s", answer.id)
         await self._finish(answer, status)
 
-    async def _title(self, answer, provider, question):
+    async def _title(self, answer, offer, question):
         try:
-            title = await titles.ask(provider, answer.model, question)
+            title = await titles.ask(offer, question)
             if title:
                 await store.save_title(answer.conversation_id, title)
                 answer.title = title

@@ -3,20 +3,30 @@ The OpenAI-compatible provider: the requests (client), the turning of streamed b
 deltas (parser), and what can go wrong, in words for people and for the log (errors).
 """
 
-from chat.upstream.client import DEMO_MODEL, Provider, client_for, close_clients, complete, demo_api_key, stream_chat
+from chat.upstream.client import (
+    DEMO_MODEL,
+    Endpoint,
+    client_for,
+    close_clients,
+    complete,
+    demo_api_key,
+    demo_endpoint,
+    stream_chat,
+)
 from chat.upstream.errors import MESSAGES, UpstreamError, public_error, public_message, redact, retry_after
 from chat.upstream.parser import StreamParser
 
 __all__ = [
     "DEMO_MODEL",
+    "Endpoint",
     "MESSAGES",
-    "Provider",
     "StreamParser",
     "UpstreamError",
     "client_for",
     "close_clients",
     "complete",
     "demo_api_key",
+    "demo_endpoint",
     "public_error",
     "public_message",
     "redact",

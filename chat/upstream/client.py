@@ -31,23 +31,24 @@ DEMO_MODEL = "demo"
 
 
 @dataclass(frozen=True)
-class Provider:
+class Endpoint:
+    """Where a provider's requests go: its base URL, key and extra headers ((name, value) pairs)."""
+
     base_url: str
     api_key: str
+    headers: tuple = ()
 
-    @classmethod
-    def for_model(cls, model, *, server=None):
-        """
-        The provider that serves `model`. The demo model is served by this very process
-        (chat.demo), reached over loopback on the address the request came in on, so the
-        demo goes through exactly the same relay as a real provider.
-        """
-        if model == DEMO_MODEL:
-            host, port = server or ("127.0.0.1", 8000)
-            if ":" in host:
-                host = f"[{host}]"
-            return cls(f"http://{host}:{port}/demo/v1", demo_api_key())
-        return cls(settings.OPENAI_BASE_URL or "https://api.openai.com/v1", settings.OPENAI_API_KEY or "none")
+
+def demo_endpoint(server=None):
+    """
+    The demo model's: it is served by this very process (chat.demo), reached over loopback on
+    the address the request came in on, so the demo goes through exactly the same relay as a
+    real provider.
+    """
+    host, port = server or ("127.0.0.1", 8000)
+    if ":" in host:
+        host = f"[{host}]"
+    return Endpoint(f"http://{host}:{port}/demo/v1", demo_api_key())
 
 
 def demo_api_key():
@@ -58,13 +59,14 @@ def demo_api_key():
 _clients = {}
 
 
-def client_for(provider):
+def client_for(endpoint):
     # One client (and so one connection pool) per provider and event loop: aiohttp sessions
     # belong to the loop that made them.
     key = (
         id(asyncio.get_running_loop()),
-        provider.base_url,
-        provider.api_key,
+        endpoint.base_url,
+        endpoint.api_key,
+        endpoint.headers,
         settings.OPENAI_MAX_RETRIES,
         settings.OPENAI_READ_TIMEOUT,
         settings.OPENAI_CONNECT_TIMEOUT,
@@ -72,8 +74,9 @@ def client_for(provider):
     client = _clients.get(key)
     if client is None:
         client = openai.AsyncOpenAI(
-            api_key=provider.api_key,
-            base_url=provider.base_url,
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            default_headers=dict(endpoint.headers) or None,
             max_retries=settings.OPENAI_MAX_RETRIES,
             # The read timeout is the longest silence tolerated from the provider, before the
             # first token or between two: aiohttp applies it to every read from the socket.
@@ -99,12 +102,14 @@ async def close_clients():
             logger.info("closing the client of %s: %r", key[1], exc)
 
 
-async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
+async def stream_chat(endpoint, parser, *, model, messages, max_tokens=0, params=()):
     """
     Yield lists of (kind, text) deltas as the provider streams them; `parser` keeps the
-    finish reason and usage. Raise UpstreamError for every failure.
+    finish reason and usage. `params` are the model's extra request parameters ((name, value)
+    pairs). Raise UpstreamError for every failure.
     """
     body = {
+        **dict(params),
         "model": model,
         "messages": messages,
         "stream": True,
@@ -113,7 +118,7 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
     if max_tokens:
         body["max_tokens"] = max_tokens
     try:
-        client = client_for(provider)
+        client = client_for(endpoint)
         response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
         # The raw bytes, read as directly as can be: this runs for every token of every answer.
         read, done = httpbody.reader(response, read_timeout=settings.OPENAI_READ_TIMEOUT)
@@ -132,11 +137,11 @@ async def stream_chat(provider, parser, *, model, messages, max_tokens=0):
         raise public_error(exc, model=model) from exc
 
 
-async def complete(provider, *, model, messages, max_tokens, timeout):
+async def complete(endpoint, *, model, messages, max_tokens, timeout, params=()):
     """The text of a short, non-streamed answer ("" when there is none). Raises UpstreamError."""
-    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "stream": False}
+    body = {**dict(params), "model": model, "messages": messages, "max_tokens": max_tokens, "stream": False}
     try:
-        client = client_for(provider)
+        client = client_for(endpoint)
         response = await client.post(
             "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": timeout}
         )

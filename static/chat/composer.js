@@ -1,16 +1,19 @@
 // The composer: the message box that grows with its text, Enter to send (not while an input
 // method composes), and the send button that becomes a stop button while an answer streams.
+// Sending can wait for the person to do something first (settings.js: pick a model).
 
 export class Composer {
   // send(content) resolves false when the message could not be sent (it is given back then);
   // busy() whether an answer streams; stop() stops it.
   constructor({ elements, send, busy, stop }) {
     this.ui = elements;
+    this.sendable = true;
     const ui = elements;
     ui.composer.addEventListener("submit", async (event) => {
       event.preventDefault();
       const content = ui.prompt.value;
-      if (!content.trim() || busy()) return;
+      // Not sendable: the text stays in the box for when it is.
+      if (!content.trim() || busy() || !this.sendable) return;
       ui.prompt.value = "";
       this.fit();
       const sent = await send(content);
@@ -38,6 +41,14 @@ export class Composer {
 
   focus() {
     this.ui.prompt.focus();
+  }
+
+  // Off: the send button is disabled and Enter sends nothing; the message box still takes
+  // text. The body's class hides regenerate and edit too, which would be refused as well.
+  setSendable(on) {
+    this.sendable = on;
+    this.ui.send.disabled = !on;
+    document.body.classList.toggle("cannot-send", !on);
   }
 
   setStreaming(on) {

@@ -55,6 +55,7 @@ const settings = new Settings({
   },
   config,
   notice,
+  composer,
   currentId: () => conversation.id,
 });
 

@@ -16,7 +16,6 @@ import time
 import zlib
 from urllib.parse import urlencode, urlsplit
 
-import openai
 from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
@@ -25,10 +24,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 
+from chat import catalogue, diagnostics, providers, sse
 from chat import checks as project_checks
-from chat import diagnostics, sse
+from chat.models import Provider
 from chat.redaction import redact
-from chat.upstream import DEMO_MODEL, public_error
 
 SNIPPET = "deploy/nginx/baota-proxy-snippet.conf"
 
@@ -321,66 +320,32 @@ class Command(BaseCommand):
     # --- Model provider -------------------------------------------------------------------------
 
     def check_provider(self, report):
-        models = list(settings.OPENAI_MODELS)
-        real = [m for m in models if m != DEMO_MODEL]
-        base_url = settings.OPENAI_BASE_URL or "https://api.openai.com/v1"
-        report.section(f"Model provider ({base_url})" if real else "Model provider")
-        if DEMO_MODEL in models:
+        offers = catalogue.current()
+        enabled = list(Provider.objects.filter(enabled=True))
+        if not enabled:
+            report.section("Model provider")
+        if any(offer.is_demo for offer in offers.offers):
+            if enabled:
+                report.section("Built-in")
             report.ok("demo: the built-in offline model")
-        if not real:
+        if not enabled:
             report.warn(
                 "Only the demo model is offered: it does not understand messages.",
-                "Set OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODELS in .env (see README, Providers).",
+                "Set OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODELS in .env, or add a provider "
+                "in the admin (docs/providers.md).",
             )
             return
-        if not settings.OPENAI_API_KEY and not settings.OPENAI_BASE_URL:
-            report.fail("OPENAI_API_KEY is empty.", "OPENAI_API_KEY=<your key> in .env.")
-            return
-        with openai.OpenAI(
-            api_key=settings.OPENAI_API_KEY or "none",
-            base_url=base_url,
-            max_retries=0,
-            timeout=openai.Timeout(30, connect=settings.OPENAI_CONNECT_TIMEOUT),
-        ) as client:
-            self._check_models(report, client, real, base_url)
-
-    def _check_models(self, report, client, real, base_url):
-        try:
-            offered = {model.id for model in client.models.list()}
-        except openai.APIStatusError as exc:
-            if exc.status_code in (401, 403):
-                report.fail(
-                    public_error(exc).public_message, "Check OPENAI_API_KEY (and that it fits OPENAI_BASE_URL)."
-                )
-                return
-            # Not every compatible server lists its models; ask each for one token instead.
-            offered = None
-        except openai.APIConnectionError as exc:
-            report.fail(
-                f"Could not reach {base_url}: {public_error(exc).detail[:300]}",
-                "Check OPENAI_BASE_URL, and that this server can reach it (firewall, proxy, DNS).",
-            )
-            return
-        for model in real:
-            if offered is not None:
-                if model in offered:
-                    report.ok(f"{model}")
-                else:
-                    sample = ", ".join(sorted(offered)[:12]) + (", ..." if len(offered) > 12 else "")
-                    report.fail(
-                        f"{model}: the provider does not offer this model. It offers: {sample or 'nothing'}.",
-                        "Correct OPENAI_MODELS (and OPENAI_DEFAULT_MODEL) in .env.",
-                    )
+        for provider in enabled:
+            origin = "from .env" if provider.from_environment else "from the admin"
+            report.section(f"Model provider {provider.name} ({provider.base_url}, {origin})")
+            if not providers.api_key(provider) and provider.base_url == catalogue.OPENAI_URL:
+                report.fail("No API key for OpenAI.", providers.where_to_fix(provider))
                 continue
-            try:
-                client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
-                )
-            except Exception as exc:
-                error = public_error(exc)
-                report.fail(f"{model}: {error.public_message}", "Check the name in OPENAI_MODELS and the key.")
-            else:
-                report.ok(f"{model} (answered a 1-token request)")
+            for finding in providers.check(provider):
+                if finding.ok:
+                    report.ok(finding.text)
+                else:
+                    report.fail(finding.text, finding.fix)
 
     # --- Through the public URL -----------------------------------------------------------------
 
