@@ -51,6 +51,17 @@ def fresh_catalogue():
     catalogue.reset()
 
 
+@pytest.fixture
+def warm_catalogue(db):
+    """
+    The models offered, built already, as in a server up for a moment: a request's queries
+    are counted without the catalogue's build, which a process makes once every few seconds.
+    """
+    from chat import catalogue
+
+    return catalogue.current()
+
+
 @pytest.fixture(scope="session")
 def fake_upstream_server():
     server = FakeUpstream().start()

@@ -218,7 +218,9 @@ def test_the_list_takes_a_constant_number_of_queries(owner_client, owner, django
         assert len(owner_client.get("/api/chats/").json()["results"]) == 50
 
 
-def test_a_long_conversation_takes_a_constant_number_of_queries(owner_client, owner, django_assert_max_num_queries):
+def test_a_long_conversation_takes_a_constant_number_of_queries(
+    owner_client, owner, django_assert_max_num_queries, warm_catalogue
+):
     chat = Conversation.objects.create(owner=owner, model="fake-model")
     Message.objects.bulk_create(Message(conversation=chat, role="user", content=f"m{i}") for i in range(300))
     with django_assert_max_num_queries(4):

@@ -4,6 +4,7 @@ to the app, through nginx configured well and configured badly in front of the r
 """
 
 import re
+import secrets
 from io import StringIO
 from pathlib import Path
 
@@ -359,6 +360,38 @@ def test_doctor_reports_an_unreachable_provider(production_settings, db):
     passed, output = doctor()
     assert not passed
     assert "FAIL  Could not reach http://127.0.0.1:" in output and "Check OPENAI_BASE_URL" in output
+
+
+def test_doctor_checks_every_enabled_provider_and_records_each_verdict(production_settings, upstream, db):
+    from chat.models import Provider, ProviderModel
+
+    production_settings.OPENAI_MODELS = ["fake-model"]
+    upstream.models = ["fake-model", "shared-model"]
+    second = Provider(name="second", base_url=upstream.base_url)
+    second.api_key = "k4-" + secrets.token_hex(16)
+    second.save()
+    ProviderModel.objects.create(provider=second, name="shared-model")
+    ProviderModel.objects.create(provider=second, name="gone-model")
+    Provider.objects.create(name="off", base_url=f"http://127.0.0.1:{free_port()}/v1", enabled=False)
+    production_settings.CHAT_TITLE_MODEL = "no-such-model"
+
+    passed, output = doctor()
+
+    assert not passed
+    assert f"Model provider local ({upstream.base_url}, from .env)" in output
+    assert f"Model provider second ({upstream.base_url}, from the admin)" in output
+    assert "ok    shared-model" in output
+    assert "FAIL  gone-model: the provider does not offer this model." in output
+    assert "Fix: Correct the model's id in the admin." in output
+    assert "Model provider off" not in output
+    assert "WARN  CHAT_TITLE_MODEL=no-such-model is not offered" in output
+    assert second.api_key not in output
+    verdicts = {p.name: (p.check_ok, p.check_message) for p in Provider.objects.all()}
+    assert verdicts["local"] == (True, "All enabled models answer.")
+    assert verdicts["second"][0] is False and "gone-model" in verdicts["second"][1]
+    assert verdicts["off"] == (None, "")
+    auth = {r.headers["authorization"] for r in upstream.requests if r.path.endswith("/models")}
+    assert auth == {f"Bearer {canary.KEY}", f"Bearer {second.api_key}"}
 
 
 def test_doctor_reports_an_unreachable_database_as_a_command(tmp_path):

@@ -42,7 +42,7 @@ def queries(client, url):
     return len(captured), response.json()
 
 
-def test_opening_a_conversation_of_2000_messages_takes_as_many_queries_as_one_of_2(owner_client, owner):
+def test_opening_a_conversation_of_2000_messages_takes_as_many_queries_as_one_of_2(owner_client, owner, warm_catalogue):
     chat = Conversation.objects.create(owner=owner, model="fake-model", title="Long")
     add_messages(chat, 2)
     few, _ = queries(owner_client, f"/api/chats/{chat.pk}/")

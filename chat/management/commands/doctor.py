@@ -335,6 +335,12 @@ class Command(BaseCommand):
                 "in the admin (docs/providers.md).",
             )
             return
+        if settings.CHAT_TITLE_MODEL and offers.find(settings.CHAT_TITLE_MODEL) is None:
+            report.warn(
+                f"CHAT_TITLE_MODEL={settings.CHAT_TITLE_MODEL} is not offered: titles are asked of each "
+                "conversation's own model.",
+                f"CHAT_TITLE_MODEL= one of: {', '.join(offers.ids)}.",
+            )
         for provider in enabled:
             origin = "from .env" if provider.from_environment else "from the admin"
             report.section(f"Model provider {provider.name} ({provider.base_url}, {origin})")
