@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import connections, models
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -339,8 +339,12 @@ class Provider(models.Model):
         ],
         help_text=_("Short, as in model ids: deepseek, qwen, ollama."),
     )
-    base_url = models.URLField(
-        _("base URL"), max_length=500, help_text=_("The OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1.")
+    # A CharField checked as a URL: the admin's form field says how a URL without a scheme is read.
+    base_url = models.CharField(
+        _("base URL"),
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text=_("The OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1."),
     )
     # Fernet-encrypted (chat.encryption): never shown back, never in a page or a log.
     encrypted_api_key = models.TextField(_("API key (encrypted)"), blank=True, editable=False)
@@ -378,17 +382,22 @@ class Provider(models.Model):
     @property
     def api_key(self):
         """The key in clear text ("" when unset, or when no encryption key in use made it)."""
-        from chat import encryption
+        from chat import encryption, redaction
 
         try:
-            return encryption.decrypt(self.encrypted_api_key)
+            key = encryption.decrypt(self.encrypted_api_key)
         except encryption.InvalidToken:
             return ""
+        # A key this process has read is one it may hear back (an error quoting it): every
+        # text it writes is redacted of it from now on.
+        redaction.remember([key])
+        return key
 
     @api_key.setter
     def api_key(self, value):
-        from chat import encryption
+        from chat import encryption, redaction
 
+        redaction.remember([value])
         self.encrypted_api_key = encryption.encrypt(value or "")
 
     @property
