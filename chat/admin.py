@@ -108,20 +108,23 @@ class PricesInCurrency:
         return field
 
 
+# A model's settings as a row: in its provider's page and in the list of all models.
+MODEL_COLUMNS = [
+    "display_name",
+    "enabled",
+    "sort_order",
+    "vision",
+    "reasoning",
+    "context_window",
+    "max_output_tokens",
+    "input_price",
+    "output_price",
+]
+
+
 class ProviderModelInline(PricesInCurrency, admin.TabularInline):
     model = ProviderModel
-    fields = [
-        "name",
-        "display_name",
-        "enabled",
-        "sort_order",
-        "vision",
-        "reasoning",
-        "context_window",
-        "max_output_tokens",
-        "input_price",
-        "output_price",
-    ]
+    fields = ["name", *MODEL_COLUMNS]
     extra = 0
     show_change_link = True
 
@@ -197,18 +200,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderModel)
 class ProviderModelAdmin(PricesInCurrency, admin.ModelAdmin):
-    list_display = [
-        "name",
-        "provider",
-        "display_name",
-        "enabled",
-        "sort_order",
-        "vision",
-        "reasoning",
-        "context_window",
-        "input_price",
-        "output_price",
-    ]
+    list_display = ["name", "provider", *MODEL_COLUMNS]
     list_editable = ["enabled", "sort_order"]
     list_filter = ["provider", "enabled", "vision", "reasoning"]
     list_select_related = ["provider"]
