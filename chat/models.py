@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import connections, models
@@ -245,6 +246,9 @@ class Message(models.Model):
     finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    # The provider reported no usage (a stop, a fault, a provider that never does): the tokens
+    # are estimated from the text sent and received (chat.usage).
+    usage_estimated = models.BooleanField(_("usage estimated"), default=False)
     error = models.TextField(_("error"), blank=True)
     # The provider's own words about a fault: for staff (the admin), never shown to the person.
     error_detail = models.TextField(_("provider's message"), blank=True)
@@ -266,6 +270,7 @@ class Message(models.Model):
         "finish_reason",
         "prompt_tokens",
         "completion_tokens",
+        "usage_estimated",
         "error",
         "error_detail",
         "first_token_ms",
@@ -284,8 +289,12 @@ class Message(models.Model):
         indexes = [
             # A conversation's messages in order.
             models.Index(fields=["conversation", "id"], name="message_conversation_order"),
-            # Finding answers left streaming by a process that died.
+            # Finding answers left streaming by a process that died; a user's live answers
+            # (CHAT_MAX_STREAMS_PER_USER).
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
+            # A user's answers of the last minute (CHAT_RATE_LIMIT): the server's last minute
+            # is a short range of this index, whoever the user.
+            models.Index(fields=["created_at"], name="message_created"),
         ]
 
     def __str__(self):
@@ -312,7 +321,11 @@ class Message(models.Model):
             "status": values["status"],
             "model": values["model"],
             "finish_reason": values["finish_reason"],
-            "usage": {"prompt_tokens": values["prompt_tokens"], "completion_tokens": values["completion_tokens"]},
+            "usage": {
+                "prompt_tokens": values["prompt_tokens"],
+                "completion_tokens": values["completion_tokens"],
+                "estimated": values["usage_estimated"],
+            },
             "error": values["error"],
             "first_token_ms": values["first_token_ms"],
             "duration_ms": values["duration_ms"],
@@ -479,3 +492,131 @@ def normalise_base_url(url):
 
 # The request body's fields the chat sets; a model's extra parameters cannot replace them.
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
+
+
+class Allowance(models.Model):
+    """
+    A user's or a group's limits, in place of the settings' (CHAT_RATE_LIMIT,
+    CHAT_MAX_STREAMS_PER_USER, CHAT_DAILY_TOKEN_QUOTA, CHAT_MONTHLY_TOKEN_QUOTA); a limit left
+    blank is the settings'. A user in several groups gets the most generous of each limit; the
+    user's own allowance goes before the groups' (chat.limits).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="allowance",
+        verbose_name=_("user"),
+    )
+    group = models.OneToOneField(
+        Group, models.CASCADE, null=True, blank=True, related_name="allowance", verbose_name=_("group")
+    )
+    messages_per_minute = models.PositiveIntegerField(
+        _("messages per minute"), null=True, blank=True, help_text=_("0: no limit. Blank: CHAT_RATE_LIMIT.")
+    )
+    max_streams = models.PositiveIntegerField(
+        _("answers at once"), null=True, blank=True, help_text=_("0: no limit. Blank: CHAT_MAX_STREAMS_PER_USER.")
+    )
+    daily_tokens = models.PositiveBigIntegerField(
+        _("tokens per day"), null=True, blank=True, help_text=_("0: no limit. Blank: CHAT_DAILY_TOKEN_QUOTA.")
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        _("tokens per month"), null=True, blank=True, help_text=_("0: no limit. Blank: CHAT_MONTHLY_TOKEN_QUOTA.")
+    )
+    allowed_models = models.TextField(
+        _("models allowed"),
+        blank=True,
+        help_text=_("Model ids, one per line. Blank: every enabled model."),
+    )
+
+    class Meta:
+        verbose_name = _("allowance")
+        verbose_name_plural = _("allowances")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="allowance_user_or_group",
+            )
+        ]
+
+    def __str__(self):
+        return str(self.user or self.group)
+
+    @property
+    def model_ids(self):
+        return frozenset(line.strip() for line in self.allowed_models.splitlines() if line.strip())
+
+
+class Usage(models.Model):
+    """
+    A user's running totals for a day (in the server's time zone, TIME_ZONE) and a model: what
+    the quotas read, and what the usage report adds up. Written in the same transaction as the
+    answers they count (chat.usage.record), so they always equal the sum of those answers'
+    usage; deleting a conversation gives nothing back.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="usage", verbose_name=_("user"))
+    day = models.DateField(_("day"))
+    model = models.CharField(_("model"), max_length=100)
+    provider = models.CharField(_("provider"), max_length=40, blank=True)
+    requests = models.PositiveIntegerField(_("requests"), default=0)
+    prompt_tokens = models.PositiveBigIntegerField(_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveBigIntegerField(_("completion tokens"), default=0)
+    # Of those, the tokens of answers whose usage the provider did not report.
+    estimated_tokens = models.PositiveBigIntegerField(_("estimated tokens"), default=0)
+    # At the model's prices when the answers ended (CHAT_CURRENCY); 0 when it has none.
+    cost = models.DecimalField(_("cost"), max_digits=16, decimal_places=6, default=0)
+
+    class Meta:
+        verbose_name = _("usage")
+        verbose_name_plural = _("usage")
+        constraints = [
+            # Also the index of the quotas' sums: a user's rows of today, of this month.
+            models.UniqueConstraint(fields=["user", "day", "model"], name="usage_user_day_model"),
+        ]
+        indexes = [
+            # The report: every user's usage over a range of days.
+            models.Index(fields=["day"], name="usage_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.day} {self.model}"
+
+    @property
+    def tokens(self):
+        return self.prompt_tokens + self.completion_tokens
+
+
+class StaffRead(models.Model):
+    """
+    A staff member opened another person's conversation or message in the admin: who, whose,
+    which and when. Kept when any of them is deleted.
+    """
+
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+", verbose_name=_("staff member")
+    )
+    staff_username = models.CharField(_("staff member's username"), max_length=150)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+", verbose_name=_("owner")
+    )
+    owner_username = models.CharField(_("owner's username"), max_length=150)
+    conversation = models.ForeignKey(
+        Conversation, models.SET_NULL, null=True, related_name="+", verbose_name=_("conversation")
+    )
+    message = models.ForeignKey(Message, models.SET_NULL, null=True, related_name="+", verbose_name=_("message"))
+    # The ids, kept once the conversation or the message is gone.
+    conversation_number = models.PositiveBigIntegerField(_("conversation id"))
+    message_number = models.PositiveBigIntegerField(_("message id"), null=True)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("staff read")
+        verbose_name_plural = _("staff reads")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.staff_username} → {self.owner_username} #{self.conversation_number}"

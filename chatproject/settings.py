@@ -152,6 +152,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=False)
+# With sign-up on: new accounts wait for a staff member to activate them in the admin.
+SIGNUP_REQUIRES_APPROVAL = env.bool("SIGNUP_REQUIRES_APPROVAL", default=False)
+# With sign-up on and codes listed: signing up needs one of them.
+SIGNUP_INVITE_CODES = env.list("SIGNUP_INVITE_CODES", default=[])
+# Failed logins tolerated for a username, or from an IP address, within LOGIN_LOCKOUT_MINUTES;
+# past them, logging in is refused until the lockout ends, even with the right password.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -269,6 +277,15 @@ OPENAI_READ_TIMEOUT = env.float("OPENAI_READ_TIMEOUT", default=300.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=1)
 
 CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=0)  # 0: let the provider decide
+# Fair use, per user (0: no limit), overridden per user or group in the admin (Allowances):
+# messages sent per minute, answers generating at once, and tokens (prompt and completion)
+# per day and per calendar month in TIME_ZONE.
+CHAT_RATE_LIMIT = env.int("CHAT_RATE_LIMIT", default=0)
+CHAT_MAX_STREAMS_PER_USER = env.int("CHAT_MAX_STREAMS_PER_USER", default=0)
+CHAT_DAILY_TOKEN_QUOTA = env.int("CHAT_DAILY_TOKEN_QUOTA", default=0)
+CHAT_MONTHLY_TOKEN_QUOTA = env.int("CHAT_MONTHLY_TOKEN_QUOTA", default=0)
+# Off: staff see the conversations' metadata and usage in the admin, not what was said.
+CHAT_ADMIN_SHOWS_CONTENT = env.bool("CHAT_ADMIN_SHOWS_CONTENT", default=True)
 CHAT_MAX_PROMPT_CHARS = env.int("CHAT_MAX_PROMPT_CHARS", default=32000)
 CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8000)
 # How much of the earlier conversation goes upstream with each turn, newest first.
