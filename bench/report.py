@@ -5,6 +5,7 @@ CPU_RATIO = 1.0  # 200 streams: relay CPU per 1k tokens <= 1.0x Node's
 P99_RATIO = 0.5  # 200 streams: p99 added latency <= 0.5x Node's
 TTFT_ADDED_MS = 15  # one stream: time to first token + <= 15 ms over the direct upstream
 HISTORY_MS = 150  # a page of history in under 150 ms of server time
+LIMITS_RISE = 0.05  # fair use: CPU per 1k tokens with every limit on <= 5 % over all off
 
 
 def _fmt(value, unit=""):
@@ -128,6 +129,16 @@ def targets(results):
                         ours <= theirs,
                     )
                 )
+    if limits := results.get("limits"):
+        off, on = limits_cpu(limits)
+        rise = on / off - 1
+        rows.append(
+            (
+                f"{limits['conc']} streams: CPU per 1k tokens with every limit on ≤ {LIMITS_RISE:.0%} over off",
+                f"{on} vs {off} ms (median of {len(limits['pairs'])}) = {rise:+.1%}",
+                rise <= LIMITS_RISE,
+            )
+        )
     if single := results.get("single"):
         added = single["added_ttft_p50"]
         rows.append(
@@ -160,6 +171,17 @@ def targets(results):
     return rows
 
 
+def limits_cpu(limits):
+    """The medians of CPU per 1k tokens with the limits off and on."""
+
+    def median(values):
+        values = sorted(values)
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else round((values[middle - 1] + values[middle]) / 2, 1)
+
+    return tuple(median([pair[side]["cpu_ms_per_1k_tokens"] for pair in limits["pairs"]]) for side in ("off", "on"))
+
+
 def render(results):
     info, args = results["machine"], results["args"]
     lines = [
@@ -182,6 +204,20 @@ def render(results):
             lines += [f"#### Round {number}", ""]
         for conc, data in entry.items():
             lines += stream_table(int(conc), data, args["tokens"]) + [""]
+    if limits := results.get("limits"):
+        lines += [
+            f"#### Fair-use checks ({limits['conc']} streams, every limit and quota on but none reached)",
+            "",
+            "| pair | CPU per 1k tokens, off | on | failed (off / on) |",
+            "| --- | --- | --- | --- |",
+        ]
+        for number, pair in enumerate(limits["pairs"], 1):
+            off, on = pair["off"], pair["on"]
+            lines.append(
+                f"| {number} | {off['cpu_ms_per_1k_tokens']} ms | {on['cpu_ms_per_1k_tokens']} ms "
+                f"| {off['failed']} / {on['failed']} |"
+            )
+        lines.append("")
     if single := results.get("single"):
         lines += [
             "#### One stream at a time",

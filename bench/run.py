@@ -55,6 +55,13 @@ BENCH = ROOT / "bench"
 PEER = ROOT.parent / "shared" / "peer-relay"
 BIN = Path(sys.executable).parent
 MODEL = "bench-model"
+# Every fair-use limit and quota on, none of them reached: what the checks cost a turn.
+LIMITS_ON = {
+    "CHAT_RATE_LIMIT": "100000",
+    "CHAT_MAX_STREAMS_PER_USER": "100000",
+    "CHAT_DAILY_TOKEN_QUOTA": str(10**12),
+    "CHAT_MONTHLY_TOKEN_QUOTA": str(10**12),
+}
 PROMPT = "Write a short poem about relays."
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -464,9 +471,9 @@ class Bench:
         )
 
     @contextlib.contextmanager
-    def server(self):
+    def server(self, env=None):
         self.servers += 1
-        server = Server(self.env, self.workdir, self.servers)
+        server = Server({**self.env, **(env or {})}, self.workdir, self.servers)
         try:
             yield server
         finally:
@@ -480,9 +487,9 @@ class Bench:
         run_load(plan, len(logins), self.args.tokens, self.args.interval)
         wait_until_finished(before)
 
-    def streams(self, conc):
-        """N concurrent authenticated chats against a fresh server."""
-        with self.server() as server:
+    def streams(self, conc, env=None):
+        """N concurrent authenticated chats against a fresh server (with `env` added to its settings)."""
+        with self.server(env) as server:
             logins = self.users.create(conc, prefix=f"s{conc}x{self.servers}")
             plan = write_plan(self.workdir / f"streams-{conc}.plan", self.users.plan(logins))
             self.warm_up(server)
@@ -519,6 +526,18 @@ class Bench:
             )
         log(f"relay x{conc}:", json.dumps(result))
         return result
+
+    def limits(self, conc):
+        """
+        The cost of the fair-use checks: the same streams with every limit and quota off and
+        on (none reached), alternating, --rounds pairs.
+        """
+        pairs = []
+        for _ in range(self.args.rounds):
+            off = self.streams(conc)
+            on = self.streams(conc, LIMITS_ON)
+            pairs.append({"off": off, "on": on})
+        return {"conc": conc, "pairs": pairs}
 
     @contextlib.contextmanager
     def profiler(self, pids, name):
@@ -768,7 +787,9 @@ def main():
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file in a temp dir)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the stream scenarios this many times")
     parser.add_argument(
-        "--scenarios", default="streams,single,history,disconnect", help="which scenarios, comma-separated"
+        "--scenarios",
+        default="streams,limits,single,history,disconnect",
+        help="which scenarios, comma-separated",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
     parser.add_argument("--history-repeats", type=int, default=30)
@@ -801,6 +822,8 @@ def main():
                     entry[conc]["relay"] = bench.streams(conc)
                 results["rounds"].append(entry)
                 log(f"round {round_number + 1} of {args.rounds} done")
+        if "limits" in scenarios:
+            results["limits"] = bench.limits(counts[0])
         if "single" in scenarios:
             results["single"] = bench.single()
         if "history" in scenarios:

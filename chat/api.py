@@ -17,11 +17,11 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, relay, sse, turns
-from chat.errors import ChatError, Conflict, Invalid, NotFound
+from chat import catalogue, conversations, limits, relay, sse, turns, usage
+from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
-STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
+STATUS = {Invalid: 400, Forbidden: 403, NotFound: 404, Conflict: 409, OverLimit: 429}
 MAX_PAGE = 10**9
 
 
@@ -33,7 +33,12 @@ def error_response(exc):
     body = {"error": exc.message}
     if exc.field:
         body["field"] = exc.field
-    return JsonResponse(body, status=STATUS[type(exc)])
+    if isinstance(exc, OverLimit):
+        body["retry_after"] = exc.retry_after
+    response = JsonResponse(body, status=STATUS[type(exc)])
+    if isinstance(exc, OverLimit):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _unauthorized():
@@ -177,8 +182,15 @@ def conversation_view(request, conversation_id):
 @require_GET
 @api_view
 def models_view(request):
-    """The models offered, in order, and the default one."""
-    return JsonResponse(catalogue.current().as_json())
+    """The models offered to the person, in order, and their default one."""
+    return JsonResponse(limits.of(request.user.pk).as_json(catalogue.current()))
+
+
+@require_GET
+@api_view
+def usage_view(request):
+    """The person's tokens of today and of this month, against their quotas."""
+    return JsonResponse(usage.summary(request.user.pk, limits.of(request.user.pk)))
 
 
 @require_POST

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import catalogue
+from chat import catalogue, limits
 from chat.errors import Invalid, NotFound
 from chat.models import Conversation, Message
 
@@ -86,7 +86,9 @@ def page(user_id, number, *, query=""):
 
 
 def create(user_id, *, model=None, system_prompt="", title=""):
-    offer = check_model(model) or catalogue.current().default
+    offers, person = catalogue.current(), limits.of(user_id)
+    offer = check_model(model) or person.default(offers)
+    person.check_model(offer, offers)
     check_text(system_prompt, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS)
     check_text(title, "title", max_length=TITLE_MAX_LENGTH)
     return Conversation.objects.create(
@@ -108,7 +110,9 @@ def update(user_id, conversation_id, *, title=None, system_prompt=None, model=No
             system_prompt, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
         )
     if model is not None:
-        conversation.model = check_model(model).id
+        offer = check_model(model)
+        limits.of(user_id).check_model(offer, catalogue.current())
+        conversation.model = offer.id
     conversation.save(update_fields=["title", "system_prompt", "model"])
     return conversation, _messages(conversation)
 

@@ -1,6 +1,6 @@
 """
 What the product refuses, and why, in words for the person: raised by the domain (chat.turns,
-chat.conversations) and turned into an HTTP status in one place (chat.api).
+chat.conversations, chat.limits) and turned into an HTTP status in one place (chat.api).
 """
 
 from django.utils.translation import gettext as _
@@ -28,3 +28,15 @@ class NotFound(ChatError):
 
 class Conflict(ChatError):
     """Not now: the conversation's state does not allow it (an answer is still being generated)."""
+
+
+class Forbidden(ChatError):
+    """Not for this person: a model their allowance does not include."""
+
+
+class OverLimit(ChatError):
+    """Over a fair-use limit (chat.limits): refused until it frees up, in `retry_after` seconds."""
+
+    def __init__(self, message, *, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after

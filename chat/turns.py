@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import catalogue, conversations
+from chat import catalogue, conversations, limits
 from chat.errors import Conflict, Invalid, NotFound
 from chat.models import Message
 
@@ -56,6 +56,7 @@ def start(user_id, conversation_id, content, *, model=None):
     conversations.check_model(model)
     conversation = conversations.get(user_id, conversation_id)
     offer = conversations.use_model(conversation, model)
+    check_limits(user_id, offer)
     # The history is read before the question is saved.
     messages, first = conversation.upstream_messages(question=content, tokens=history_tokens(offer))
     question, answer = conversation.add_turn(content)
@@ -65,6 +66,13 @@ def start(user_id, conversation_id, content, *, model=None):
         if not title_offer.is_demo:
             turn = replace(turn, title_from=content, title_offer=title_offer)
     return turn
+
+
+def check_limits(user_id, offer):
+    """Refuse a turn the person's limits do not allow (chat.limits): before anything is saved."""
+    person = limits.of(user_id)
+    person.check_model(offer, catalogue.current())
+    limits.check(user_id, person)
 
 
 def history_tokens(offer):
@@ -95,6 +103,7 @@ def regenerate(user_id, answer_id, *, model=None):
     if question is None:
         raise Invalid(_("There is no question to answer again."))
     offer = conversations.use_model(conversation, model)
+    check_limits(user_id, offer)
     answer.delete()
     return _answer_again(user_id, conversation, question, offer)
 
@@ -111,6 +120,7 @@ def edit(user_id, question_id, content, *, model=None):
     if later.live().exists():
         raise Conflict(_("An answer after this message is still being generated: stop it first."))
     offer = conversations.use_model(conversation, model)
+    check_limits(user_id, offer)
     question.content = content
     question.save(update_fields=["content", "updated_at"])
     later.delete()

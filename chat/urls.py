@@ -26,6 +26,7 @@ urlpatterns = [
     path("c/<id:conversation_id>/", views.conversation, name="conversation"),
     path("healthz", views.healthz, name="healthz"),
     path("api/models/", api.models_view, name="api-models"),
+    path("api/usage/", api.usage_view, name="api-usage"),
     path("api/chats/", api.conversations_view, name="api-conversations"),
     path("api/chats/<id:conversation_id>/", api.conversation_view, name="api-conversation"),
     path("api/chats/<id:conversation_id>/messages/", api.send_message, name="api-send-message"),

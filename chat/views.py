@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 
-from chat import catalogue
+from chat import catalogue, limits
 from chat.models import Conversation
 from chat.upstream import DEMO_MODEL
 
@@ -62,17 +62,24 @@ def _page_strings():
         # Translators: {model} is the id of a model the administrator has disabled or removed.
         "modelRetired": _("The model {model} is no longer offered. Pick another model to go on."),
         "saved": _("Saved."),
+        # Translators: {time} is a countdown such as 0:42 (minutes:seconds).
+        "retryIn": _("You can send again in {time}."),
+        "retryNow": _("You can send again now."),
+        # Translators: {used} and {quota} are numbers of tokens.
+        "budgetToday": _("Today: {used} of {quota} tokens"),
+        "budgetMonth": _("This month: {used} of {quota} tokens"),
+        "budgetLow": _("Almost all used."),
         "image": _("Image"),
     }
 
 
 def _page_config(request, conversation=None):
     """What the page script needs to start, passed with json_script."""
-    offers = catalogue.current()
+    models = limits.of(request.user.pk).as_json(catalogue.current())
     return {
         "conversation_id": conversation.pk if conversation else None,
-        "models": offers.as_json()["results"],
-        "default_model": offers.default.id,
+        "models": models["results"],
+        "default_model": models["default"],
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,

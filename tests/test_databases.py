@@ -11,12 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from chat import usage
 from chat.models import Conversation, Message
 from chat.relay import store
 from tests.support.fake_upstream import Script
@@ -106,8 +108,9 @@ def test_writes_of_one_answer_from_several_processes_never_deadlock(owner):
         store.save_progress.__wrapped__([], [answer.pk])  # alive, without new text
         final = {name: None for name in Message.OUTCOME_FIELDS}
         final.update(content=f"t{round}.", reasoning="", finish_reason="", error="", error_detail="", status="complete")
-        final.update(first_token_ms=1, duration_ms=2)
-        store.save_finals.__wrapped__([(final, answer.pk)])
+        final.update(first_token_ms=1, duration_ms=2, prompt_tokens=3, completion_tokens=4, usage_estimated=False)
+        charge = usage.Charge(owner.pk, "fake-model", "openai", 3, 4, estimated=False, cost=Decimal(0))
+        store.save_finals.__wrapped__([(final, answer.pk, charge)])
         # And the next turn's answer starts streaming; the same row stands for it.
         Message.objects.filter(pk=answer.pk).update(status="streaming", duration_ms=None)
 

@@ -93,4 +93,4 @@ def test_a_page_of_messages_shows_each_message_as_the_message_itself_does(owner)
     )
     messages = chat.messages.order_by("id")
     assert messages.as_json() == [message.as_json() for message in messages]
-    assert messages.as_json()[1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 7}
+    assert messages.as_json()[1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 7, "estimated": False}

@@ -10,6 +10,7 @@ from tests.support.fake_upstream import Script
 TURN = re.compile(
     r"^chat turn user=(?P<user>\d+) conversation=\d+ message=(?P<message>\d+) model=(?P<model>\S+) "
     r"status=(?P<status>\w+) prompt_tokens=(?P<prompt>\S+) completion_tokens=(?P<completion>\S+) "
+    r"estimated=(?P<estimated>\w+) "
     r"first_token_ms=(?P<ttft>\S+) duration_ms=(?P<duration>\d+)$"
 )
 PROMPT = "please keep my merger plans for Acme confidential"

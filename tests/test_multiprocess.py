@@ -136,7 +136,7 @@ def test_reload_on_the_other_process_replays_and_follows_live(clients, upstream,
     stream.close()
     full = "".join(f"t{i} " for i in range(12))
     assert seen[-1].name == "done" and seen[-1].data["status"] == "complete"
-    assert seen[-1].data["usage"] == {"prompt_tokens": 11, "completion_tokens": 12}
+    assert seen[-1].data["usage"] == {"prompt_tokens": 11, "completion_tokens": 12, "estimated": False}
     assert text_of(seen) == full == Message.objects.get(pk=message_id).content
     # Every delta's id is where the text stands after it.
     for index, event in enumerate(seen):

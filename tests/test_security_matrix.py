@@ -39,7 +39,7 @@ OWN = {
     "chat:api-regenerate",
     "chat:api-edit",
 }
-PRIVATE = {"chat:index", "chat:api-conversations", "chat:api-models"}
+PRIVATE = {"chat:index", "chat:api-conversations", "chat:api-models", "chat:api-usage"}
 ADMIN = {"admin:index"}
 PUBLIC = {
     "login",

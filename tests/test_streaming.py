@@ -32,7 +32,7 @@ def test_answer_streams_incrementally_and_is_saved(live, owner, upstream, script
     done = rest[-1].data
     assert done["status"] == "complete"
     assert done["finish_reason"] == "stop"
-    assert done["usage"] == {"prompt_tokens": 11, "completion_tokens": 6}
+    assert done["usage"] == {"prompt_tokens": 11, "completion_tokens": 6, "estimated": False}
     text = "".join(e.data["content"] for e in deltas)
     assert text == "t0 t1 t2 t3 t4 t5 "
     # Every delta carries the SSE id of the text received so far.

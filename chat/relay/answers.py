@@ -70,11 +70,15 @@ class LiveAnswer:
         self.conversation_id = turn.conversation_id
         self.user_id = turn.user_id
         self.model = turn.model
+        # What its usage is estimated from when the provider reports none (chat.usage).
+        self.offer = turn.offer
+        self.prompt = turn.messages
         self.content = Text()
         self.reasoning = Text()
         self.status = Status.STREAMING
         self.finish_reason = ""
         self.usage = {}
+        self.usage_estimated = False
         self.error = ""
         self.error_detail = ""
         self.first_token_ms = None

@@ -57,7 +57,11 @@ def end(outcome):
     data = {
         "status": status,
         "finish_reason": outcome["finish_reason"] or "",
-        "usage": {"prompt_tokens": outcome["prompt_tokens"], "completion_tokens": outcome["completion_tokens"]},
+        "usage": {
+            "prompt_tokens": outcome["prompt_tokens"],
+            "completion_tokens": outcome["completion_tokens"],
+            "estimated": outcome["usage_estimated"],
+        },
         "first_token_ms": outcome["first_token_ms"],
         "duration_ms": outcome["duration_ms"],
     }

@@ -16,7 +16,7 @@ import time
 from django.conf import settings
 from django.utils import translation
 
-from chat import titles, upstream
+from chat import titles, upstream, usage
 from chat.models import Message
 from chat.redaction import redact
 from chat.relay import store
@@ -120,8 +120,12 @@ class Generator:
         answer.duration_ms = int((time.monotonic() - answer.started) * 1000)
         outcome = answer.outcome()
         outcome["status"] = status
+        charge = usage.settle(outcome, user_id=answer.user_id, offer=answer.offer, messages=answer.prompt)
+        # Its streams' last event tells the usage as saved, estimated or not.
+        answer.usage = {"prompt_tokens": outcome["prompt_tokens"], "completion_tokens": outcome["completion_tokens"]}
+        answer.usage_estimated = outcome["usage_estimated"]
         try:
-            await _wait_through_cancellation(self._final_saves.add((outcome, answer.id)))
+            await _wait_through_cancellation(self._final_saves.add((outcome, answer.id, charge)))
         except Exception:
             logger.exception("could not save message %s", answer.id)
         finally:
@@ -130,7 +134,7 @@ class Generator:
             answer.wake()
             logger.info(
                 "chat turn user=%s conversation=%s message=%s model=%s status=%s "
-                "prompt_tokens=%s completion_tokens=%s first_token_ms=%s duration_ms=%s",
+                "prompt_tokens=%s completion_tokens=%s estimated=%s first_token_ms=%s duration_ms=%s",
                 answer.user_id,
                 answer.conversation_id,
                 answer.id,
@@ -138,6 +142,7 @@ class Generator:
                 status,
                 outcome["prompt_tokens"],
                 outcome["completion_tokens"],
+                charge.estimated,
                 answer.first_token_ms,
                 answer.duration_ms,
             )

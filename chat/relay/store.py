@@ -10,6 +10,7 @@ import logging
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from chat import usage
 from chat.models import Conversation, Message
 from runtime import tasks
 from runtime.database import in_database_thread
@@ -21,12 +22,16 @@ Status = Message.Status
 
 @in_database_thread
 def save_finals(answers):
-    """The final records of answers, (outcome, answer id) pairs, in one transaction."""
+    """
+    The final records of answers, (outcome, answer id, chat.usage.Charge), in one
+    transaction with what they add to their users' usage.
+    """
     now = timezone.now()
     columns = [*Message.OUTCOME_FIELDS, "updated_at"]
-    rows = [[*(outcome[name] for name in Message.OUTCOME_FIELDS), now, answer_id] for outcome, answer_id in answers]
+    rows = [[*(outcome[name] for name in Message.OUTCOME_FIELDS), now, answer_id] for outcome, answer_id, _ in answers]
     with transaction.atomic():
         Message.objects.update_each(columns, rows)
+        usage.record([charge for _, _, charge in answers])
 
 
 @in_database_thread

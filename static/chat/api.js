@@ -2,11 +2,13 @@
 // turned into an ApiError with the server's message.
 
 export class ApiError extends Error {
-  // status 0: the server could not be reached.
-  constructor(message, status, field) {
+  // status 0: the server could not be reached. retryAfter: the seconds a limit (429) says to
+  // wait.
+  constructor(message, status, field, retryAfter) {
     super(message);
     this.status = status;
     this.field = field || null;
+    this.retryAfter = retryAfter || null;
   }
 }
 
@@ -32,14 +34,16 @@ export async function request(method, url, { body, headers, signal } = {}) {
   if (!response.ok) {
     let message = "";
     let field = null;
+    let retryAfter = null;
     try {
       const data = await response.json();
       message = data.error || "";
       field = data.field;
+      retryAfter = data.retry_after;
     } catch (e) {
       // Not JSON: a proxy's error page. The status says enough.
     }
-    throw new ApiError(message || `HTTP ${response.status}`, response.status, field);
+    throw new ApiError(message || `HTTP ${response.status}`, response.status, field, retryAfter);
   }
   return response;
 }

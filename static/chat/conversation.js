@@ -15,7 +15,7 @@ export function conversationIdOf(pathname) {
 }
 
 export class ConversationView {
-  constructor({ elements, config, notice, scroll, composer, settings, sidebar }) {
+  constructor({ elements, config, notice, scroll, composer, settings, sidebar, budget }) {
     this.messages = elements.messages;
     this.welcome = elements.welcome;
     this.titleElement = elements.title;
@@ -26,6 +26,9 @@ export class ConversationView {
     this.composer = composer;
     this.settings = settings;
     this.sidebar = sidebar;
+    this.budget = budget;
+    // A limit's refusal shown where the answer would have been, and its countdown.
+    this.refusal = null;
     // The conversation shown (null: a new one, not created until its first message) and, once
     // loaded, what the server said of it.
     this.id = config.conversation_id;
@@ -144,6 +147,7 @@ export class ConversationView {
         view.finish();
         this.refreshActions();
         this.sidebar.refresh(!view.gotTitle);
+        if (this.budget) this.budget.refresh();
       }
     }
   }
@@ -198,6 +202,7 @@ export class ConversationView {
     if (this.live) return false;
     if (this.tooLong(content)) return false;
     this.notice.clear();
+    this.clearRefusal();
     let conversationId;
     try {
       conversationId = await this.ensureConversation();
@@ -223,12 +228,55 @@ export class ConversationView {
           question.article.remove();
           answer.article.remove();
           this.welcome.hidden = this.messages.childElementCount > 0;
-          this.notice.failed(error);
+          if (error.status === 429 || error.status === 403) this.showRefusal(error);
+          else this.notice.failed(error);
           sent = false;
         },
       },
     );
     return sent;
+  }
+
+  // A limit or a model not allowed, told where the answer would have been, with a countdown
+  // to when the limit frees up.
+  showRefusal(error) {
+    const t = this.strings;
+    this.clearRefusal();
+    const box = document.createElement("div");
+    box.className = "refusal";
+    box.setAttribute("role", "alert");
+    const text = document.createElement("p");
+    text.textContent = this.notice.describe(error);
+    box.append(text);
+    const refusal = (this.refusal = { box, timer: null });
+    if (error.retryAfter) {
+      const wait = document.createElement("p");
+      wait.className = "refusal-wait";
+      box.append(wait);
+      const until = Date.now() + error.retryAfter * 1000;
+      const tick = () => {
+        const left = Math.ceil((until - Date.now()) / 1000);
+        if (left <= 0) {
+          wait.textContent = t.retryNow;
+          clearInterval(refusal.timer);
+          return;
+        }
+        const clock = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+        wait.textContent = format(t.retryIn, { time: clock });
+      };
+      tick();
+      refusal.timer = setInterval(tick, 1000);
+    }
+    this.messages.append(box);
+    this.welcome.hidden = true;
+    this.scroll.toBottom();
+  }
+
+  clearRefusal() {
+    if (!this.refusal) return;
+    clearInterval(this.refusal.timer);
+    this.refusal.box.remove();
+    this.refusal = null;
   }
 
   // After a refused regenerate or edit, show what the server has.

@@ -4,6 +4,7 @@
 // The page speaks the same HTTP API as scripts do (docs/api.md, through api.js). Everything
 // that came from the server or the model is put in the page as text, or as Markdown made
 // safe by markdown.js: never as HTML of its own.
+import { Budget } from "./budget.js";
 import { Composer } from "./composer.js";
 import { ConversationView } from "./conversation.js";
 import { elements } from "./dom.js";
@@ -24,7 +25,7 @@ const ui = elements([
   "conversations-empty", "load-more", "shortcuts-button", "chat-title", "model", "demo-badge", "settings-toggle",
   "settings", "settings-form", "system-prompt", "settings-status", "settings-close", "scroller", "welcome",
   "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog", "confirm-text",
-  "shortcuts-dialog",
+  "shortcuts-dialog", "budget",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -84,6 +85,8 @@ const sidebar = new Sidebar({
   },
 });
 
+const budget = new Budget(ui.budget, { strings });
+
 conversation = new ConversationView({
   elements: { messages: ui.messages, welcome: ui.welcome, title: ui.chatTitle },
   config,
@@ -92,6 +95,7 @@ conversation = new ConversationView({
   composer,
   settings,
   sidebar,
+  budget,
 });
 
 window.addEventListener("popstate", () => conversation.showLocation());
@@ -113,6 +117,7 @@ installShortcuts(document, {
 // --- Start ----------------------------------------------------------------------------------
 
 sidebar.load().catch((error) => notice.failed(error));
+budget.refresh();
 if (conversation.id) conversation.open(conversation.id, { push: false });
 else conversation.startNew({ push: false });
 composer.focus();

@@ -1,0 +1,163 @@
+"""
+What answers consume: each answer's tokens, as its provider reported them or else estimated
+(settle), added to its user's running totals per day and model (models.Usage) in the very
+transaction that saves the answer (record), so that the totals always equal the answers'
+usage; and a person's usage against their quotas (summary, for GET /api/usage/).
+
+An estimate (docs/fair-use.md): the prompt is the text sent upstream (system prompt, history,
+question) at models.estimated_tokens' rate plus 4 tokens a message for the chat format, the
+completion the text and reasoning received. An answer the provider refused before sending
+anything (a fault at the first byte) consumed nothing; a stopped or interrupted one consumed
+its prompt and what it produced.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from chat.models import Message, Usage, estimated_tokens
+
+# Tokens a message takes beyond its text in the chat format (its role, its delimiters).
+MESSAGE_OVERHEAD_TOKENS = 4
+MILLION = Decimal(1_000_000)
+COST_PLACES = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one answer adds to its user's totals."""
+
+    user_id: int
+    model: str
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
+    cost: Decimal
+
+
+def prompt_tokens(messages):
+    """The estimated tokens of `messages` sent upstream."""
+    return sum(estimated_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS for message in messages)
+
+
+def settle(outcome, *, user_id, offer, messages):
+    """
+    The Charge of an answer that ended with `outcome` (its Message.OUTCOME_FIELDS), asked of
+    `offer` with `messages`. When its provider reported no usage, the outcome's usage is
+    estimated here and marked so.
+    """
+    prompt, completion = outcome["prompt_tokens"], outcome["completion_tokens"]
+    reported = isinstance(prompt, int) and isinstance(completion, int)
+    produced = outcome["content"] or outcome["reasoning"]
+    refused = outcome["status"] == Message.Status.ERROR and not produced
+    estimated = not reported and not refused
+    if estimated:
+        if not isinstance(prompt, int):
+            prompt = prompt_tokens(messages)
+        if not isinstance(completion, int):
+            completion = sum(estimated_tokens(text) for text in (outcome["content"], outcome["reasoning"]) if text)
+        outcome.update(prompt_tokens=prompt, completion_tokens=completion, usage_estimated=True)
+    elif refused and not reported:
+        # The provider refused the request and sent nothing: it consumed nothing.
+        prompt, completion = (value if isinstance(value, int) else 0 for value in (prompt, completion))
+    return Charge(
+        user_id=user_id,
+        model=offer.id,
+        provider=offer.provider,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        estimated=estimated,
+        cost=cost(offer, prompt, completion),
+    )
+
+
+def cost(offer, prompt, completion):
+    """At the offer's prices per million tokens (CHAT_CURRENCY); 0 where it has none."""
+    total = Decimal(0)
+    if offer.input_price:
+        total += offer.input_price * prompt / MILLION
+    if offer.output_price:
+        total += offer.output_price * completion / MILLION
+    return total.quantize(COST_PLACES)
+
+
+def record(charges, *, day=None):
+    """
+    Add `charges` to their users' totals of `day` (today in the server's time zone). Run it
+    in the transaction that saves the answers charged.
+    """
+    day = day or timezone.localdate()
+    totals = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
+    for charge in charges:
+        total = totals[charge.user_id, charge.model, charge.provider]
+        total[0] += 1
+        total[1] += charge.prompt_tokens
+        total[2] += charge.completion_tokens
+        total[3] += charge.prompt_tokens + charge.completion_tokens if charge.estimated else 0
+        total[4] += charge.cost
+    for (user_id, model, provider), (requests, prompt, completion, estimated, spent) in totals.items():
+        row = Usage.objects.filter(user_id=user_id, day=day, model=model)
+        added = {
+            "requests": F("requests") + requests,
+            "prompt_tokens": F("prompt_tokens") + prompt,
+            "completion_tokens": F("completion_tokens") + completion,
+            "estimated_tokens": F("estimated_tokens") + estimated,
+            "cost": F("cost") + spent,
+        }
+        if row.update(**added):
+            continue
+        try:
+            # In a savepoint: another process may create the day's row at the same moment.
+            with transaction.atomic():
+                Usage.objects.create(
+                    user_id=user_id,
+                    day=day,
+                    model=model,
+                    provider=provider,
+                    requests=requests,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    estimated_tokens=estimated,
+                    cost=spent,
+                )
+        except IntegrityError:
+            row.update(**added)
+
+
+def summary(user_id, limits, *, now=None):
+    """The person's tokens and cost of today and of this month, with their quotas (docs/api.md)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    month_start = today.replace(day=1)
+    tokens = F("prompt_tokens") + F("completion_tokens")
+    totals = Usage.objects.filter(user_id=user_id, day__gte=month_start).aggregate(
+        today_tokens=Sum(tokens, filter=Q(day=today)),
+        today_cost=Sum("cost", filter=Q(day=today)),
+        month_tokens=Sum(tokens),
+        month_cost=Sum("cost"),
+    )
+
+    def period(used, cost, quota):
+        used = used or 0
+        return {
+            "tokens": used,
+            "quota": quota or None,
+            "remaining": max(quota - used, 0) if quota else None,
+            "cost": str((cost or Decimal(0)).quantize(COST_PLACES)),
+        }
+
+    return {
+        "today": period(totals["today_tokens"], totals["today_cost"], limits.daily_tokens),
+        "month": period(totals["month_tokens"], totals["month_cost"], limits.monthly_tokens),
+        "currency": settings.CHAT_CURRENCY,
+        "limits": {
+            "messages_per_minute": limits.messages_per_minute or None,
+            "max_streams": limits.max_streams or None,
+        },
+    }

@@ -1,0 +1,325 @@
+"""
+Fair use: each limit refuses exactly the request over it, before anything is saved or sent
+upstream, with a 429 and when it frees up; usage is counted exactly, or estimated and marked
+so, and the running totals equal the answers' usage whatever happens to them.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db.models import Sum
+from django.utils import timezone
+
+from chat import limits
+from chat.models import Allowance, Conversation, Message, Usage
+from tests.support.fake_upstream import Script
+from tests.support.live import read_until, text_of
+
+
+def counts():
+    return Conversation.objects.count(), Message.objects.count()
+
+
+def assert_refused(client, upstream, conversation_id, *, status=429, content="one more"):
+    """Send a message that must be refused with `status`; nothing is saved or sent upstream."""
+    before, requests = counts(), len(upstream.chat_requests)
+    stream = client.send(conversation_id, content)
+    body = stream.json()
+    assert stream.status == status, body
+    assert counts() == before
+    assert len(upstream.chat_requests) == requests
+    if status == 429:
+        retry_after = int(stream.response.headers["Retry-After"])
+        assert body["retry_after"] == retry_after >= 1
+    else:
+        assert "Retry-After" not in stream.response.headers
+    return body
+
+
+def used_today(user, tokens):
+    Usage.objects.create(user=user, day=timezone.localdate(), model="an-earlier-model", prompt_tokens=tokens)
+
+
+# --- Limits ---------------------------------------------------------------------------------
+
+
+def test_the_rate_limit_refuses_the_message_past_it_and_says_when_it_frees_up(live, owner, upstream, settings):
+    settings.CHAT_RATE_LIMIT = 2
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    for _ in range(2):
+        assert client.ask(conversation_id, "hello")[-1].name == "done"
+
+    body = assert_refused(client, upstream, conversation_id)
+    assert "2 messages in the last minute" in body["error"]
+    assert 50 <= body["retry_after"] <= 60
+
+    # A minute after the first of them, the limit has room again.
+    first = Message.objects.filter(role="assistant").order_by("id").first()
+    Message.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(seconds=61))
+    assert client.ask(conversation_id, "hello again")[-1].name == "done"
+
+
+def test_the_rate_limit_counts_regenerated_answers_too(live, owner, upstream, settings):
+    settings.CHAT_RATE_LIMIT = 1
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "hello")
+    answer_id = events[0].data["assistant_message_id"]
+    before = counts()
+    stream = client.open("POST", f"/api/messages/{answer_id}/regenerate/", {})
+    assert stream.status == 429, stream.json()
+    assert counts() == before and Message.objects.filter(pk=answer_id).exists()
+
+
+def test_concurrent_streams_are_limited_per_user_not_per_server(live, owner, outsider, upstream, script, settings):
+    settings.CHAT_MAX_STREAMS_PER_USER = 1
+    client = live(owner)
+    held = script(tokens=5, hold_at=1)
+    upstream.push(held)
+    stream = client.send(client.create_conversation(), "a long story")
+    events = iter(stream)
+    read_until(events, lambda seen: text_of(seen) == "t0 ")
+
+    body = assert_refused(client, upstream, client.create_conversation())
+    assert "1 answer being generated" in body["error"]
+    # Someone else is not held back by it.
+    other = live(outsider)
+    assert other.ask(other.create_conversation(), "hi")[-1].name == "done"
+
+    held.release.set()
+    assert list(events)[-1].name == "done"
+    stream.close()
+    assert client.ask(client.create_conversation(), "and now")[-1].name == "done"
+
+
+def test_the_daily_quota_refuses_once_spent_until_midnight(live, owner, upstream, settings):
+    settings.CHAT_DAILY_TOKEN_QUOTA = 1000
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    used_today(owner, 999)
+    assert client.ask(conversation_id, "hello")[-1].name == "done"  # 999 < 1000: it may go on
+
+    body = assert_refused(client, upstream, conversation_id)
+    assert "today's 1,000 tokens" in body["error"]
+    now = timezone.localtime()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert abs(body["retry_after"] - (midnight - now).total_seconds()) < 5
+
+
+def test_the_monthly_quota_counts_every_day_of_the_month(live, owner, upstream, settings):
+    settings.CHAT_MONTHLY_TOKEN_QUOTA = 500
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    today = timezone.localdate()
+    Usage.objects.create(user=owner, day=today.replace(day=1), model="fake-model", completion_tokens=300)
+    # Last month's tokens are not this month's.
+    Usage.objects.create(user=owner, day=today.replace(day=1) - timedelta(days=1), model="x", prompt_tokens=10**6)
+    assert client.ask(conversation_id, "hello")[-1].name == "done"
+    used_today(owner, 200)
+
+    body = assert_refused(client, upstream, conversation_id)
+    assert "this month's 500 tokens" in body["error"]
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    assert body["retry_after"] >= (next_month - today).days * 86400 - 86400
+
+
+def test_a_model_the_person_may_not_use_is_forbidden(live, owner, upstream):
+    Allowance.objects.create(user=owner, allowed_models="fake-other")
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    assert Conversation.objects.get(pk=conversation_id).model == "fake-other"  # their default
+
+    status, body = client.json("POST", "/api/chats/", {"model": "fake-model"})
+    assert status == 403 and "fake-other" in body["error"] and body["field"] == "model"
+    Conversation.objects.filter(pk=conversation_id).update(model="fake-model")
+    body = assert_refused(client, upstream, conversation_id, status=403)
+    assert "You may not use the model 'fake-model'" in body["error"]
+
+    status, models = client.json("GET", "/api/models/")
+    assert status == 200
+    assert [m["id"] for m in models["results"]] == ["fake-other"] and models["default"] == "fake-other"
+
+
+def test_a_refused_message_keeps_the_conversation_model_unchanged(live, owner, upstream, settings):
+    settings.CHAT_RATE_LIMIT = 1
+    client = live(owner)
+    conversation_id = client.create_conversation(model="fake-model")
+    assert client.ask(conversation_id, "hello")[-1].name == "done"
+    stream = client.send(conversation_id, "again", model="fake-other")
+    assert stream.status == 429, stream.json()
+    assert Conversation.objects.get(pk=conversation_id).model == "fake-model"
+
+
+# --- Whose limits ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_users_allowance_goes_before_their_groups_and_the_settings(owner, outsider, settings):
+    settings.CHAT_RATE_LIMIT, settings.CHAT_DAILY_TOKEN_QUOTA = 10, 1000
+    generous, strict = Group.objects.create(name="generous"), Group.objects.create(name="strict")
+    Allowance.objects.create(group=generous, messages_per_minute=30, daily_tokens=0)
+    Allowance.objects.create(group=strict, messages_per_minute=5, daily_tokens=2000, allowed_models="fake-model")
+    owner.groups.add(generous, strict)
+    outsider.groups.add(strict)
+
+    # The most generous of the groups: 30 a minute, no daily quota (0), every model (generous
+    # lists none).
+    assert limits.of(owner.pk) == limits.Limits(messages_per_minute=30, daily_tokens=0)
+    assert limits.of(outsider.pk) == limits.Limits(
+        messages_per_minute=5, daily_tokens=2000, models=frozenset({"fake-model"})
+    )
+    # The user's own allowance wins where it says something; blank fields are the groups'.
+    Allowance.objects.create(user=owner, messages_per_minute=1, allowed_models="fake-other\n")
+    assert limits.of(owner.pk) == limits.Limits(messages_per_minute=1, models=frozenset({"fake-other"}))
+    # Nobody's allowance: the settings'.
+    owner.groups.clear()
+    Allowance.objects.filter(user=owner).delete()
+    assert limits.of(owner.pk) == limits.Limits(messages_per_minute=10, daily_tokens=1000)
+
+
+def test_a_group_allowance_lifts_the_settings_limit_for_its_members(live, owner, outsider, upstream, settings):
+    settings.CHAT_DAILY_TOKEN_QUOTA = 100
+    staff = Group.objects.create(name="staff")
+    Allowance.objects.create(group=staff, daily_tokens=10**6)
+    owner.groups.add(staff)
+    used_today(owner, 500)
+    used_today(outsider, 500)
+    client = live(owner)
+    assert client.ask(client.create_conversation(), "hello")[-1].name == "done"
+    other = live(outsider)
+    assert_refused(other, upstream, other.create_conversation())
+
+
+# --- Usage ----------------------------------------------------------------------------------
+
+
+def totals(user):
+    return Usage.objects.filter(user=user).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), requests=Sum("requests")
+    )
+
+
+def answers_usage(user):
+    return Message.objects.filter(conversation__owner=user, role="assistant").aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
+    )
+
+
+def test_reported_usage_is_recorded_exactly(live, owner, upstream):
+    client = live(owner)
+    events = client.ask(client.create_conversation(), "hello")
+    answer = Message.objects.get(pk=events[0].data["assistant_message_id"])
+    assert (answer.prompt_tokens, answer.completion_tokens, answer.usage_estimated) == (11, 5, False)
+    assert events[-1].data["usage"] == {"prompt_tokens": 11, "completion_tokens": 5, "estimated": False}
+    assert totals(owner) == {"prompt": 11, "completion": 5, "requests": 1}
+    row = Usage.objects.get(user=owner)
+    assert (row.day, row.model, row.provider, row.estimated_tokens) == (timezone.localdate(), "fake-model", "local", 0)
+
+
+def test_usage_a_provider_does_not_report_is_estimated_and_marked(live, owner, upstream):
+    upstream.push(Script(words=["Hello ", "there, ", "friend."], usage=False))
+    client = live(owner)
+    events = client.ask(client.create_conversation(system_prompt="Be brief."), "Say hello to me")
+    answer = Message.objects.get(pk=events[0].data["assistant_message_id"])
+    assert answer.usage_estimated
+    # 21 characters of answer at about four a token; two messages (15 and 9 characters) with
+    # 4 tokens of format each.
+    assert answer.completion_tokens == 21 // 4 + 1
+    assert answer.prompt_tokens == (15 // 4 + 1 + 4) + (9 // 4 + 1 + 4)
+    assert events[-1].data["usage"]["estimated"] is True
+    row = Usage.objects.get(user=owner)
+    assert row.estimated_tokens == answer.prompt_tokens + answer.completion_tokens == row.tokens
+
+
+def test_the_totals_equal_the_answers_usage_after_stops_faults_regenerates_and_deletes(live, owner, upstream, script):
+    client = live(owner)
+    charged = {"prompt": 0, "completion": 0}
+
+    def charge_of(message_id):
+        answer = Message.objects.get(pk=message_id)
+        charged["prompt"] += answer.prompt_tokens or 0
+        charged["completion"] += answer.completion_tokens or 0
+        return answer
+
+    first = client.create_conversation()
+    # Complete, reported.
+    answer_id = client.ask(first, "one")[0].data["assistant_message_id"]
+    assert not charge_of(answer_id).usage_estimated
+    # Stopped midway: what it produced, estimated.
+    held = script(tokens=10, hold_at=2)
+    upstream.push(held)
+    stream = client.send(first, "two")
+    events = iter(stream)
+    meta = next(events)
+    read_until(events, lambda seen: text_of(seen) == "t0 t1 ")
+    assert client.json("POST", f"/api/messages/{meta.data['assistant_message_id']}/stop/")[0] == 200
+    list(events)
+    stream.close()
+    stopped = charge_of(meta.data["assistant_message_id"])
+    assert (stopped.status, stopped.usage_estimated) == ("stopped", True) and stopped.completion_tokens > 0
+    # A fault mid-answer: estimated too.
+    upstream.push(Script(tokens=6, fault="reset", fault_after=3))
+    events = client.ask(first, "three")
+    faulted = charge_of(events[0].data["assistant_message_id"])
+    assert (faulted.status, faulted.usage_estimated) == ("error", True)
+    # Refused by the provider at once: nothing consumed, a request all the same.
+    upstream.push(Script(status=429, error_message="slow down"))
+    refused = charge_of(client.ask(first, "four")[0].data["assistant_message_id"])
+    assert (refused.prompt_tokens, refused.completion_tokens) == (None, None)
+    # Regenerated: the answer replaced still counts.
+    events = client.open("POST", f"/api/messages/{refused.pk}/regenerate/", {}).events()
+    charge_of(events[0].data["assistant_message_id"])
+    assert totals(owner) == {**charged, "requests": 5}
+
+    # A deleted conversation gives nothing back.
+    assert answers_usage(owner) != {"prompt": 0, "completion": 0}
+    assert client.json("DELETE", f"/api/chats/{first}/")[0] == 204
+    assert answers_usage(owner) == {"prompt": None, "completion": None}
+    assert totals(owner) == {**charged, "requests": 5}
+
+
+def test_usage_is_costed_at_the_models_prices(live, owner, upstream):
+    from chat.models import Provider, ProviderModel
+
+    provider = Provider.objects.create(name="priced", base_url=upstream.base_url)
+    ProviderModel.objects.create(
+        provider=provider, name="fake-priced", input_price="2.00", output_price="8.00", enabled=True
+    )
+    client = live(owner)
+    client.ask(client.create_conversation(model="fake-priced"), "hello")
+    row = Usage.objects.get(user=owner)
+    assert (row.model, row.provider) == ("fake-priced", "priced")
+    # 11 prompt tokens at 2 per million, 5 completion tokens at 8 per million.
+    assert str(row.cost) == "0.000062"
+
+
+def test_the_person_sees_their_usage_and_quotas(live, owner, outsider, upstream, settings):
+    settings.CHAT_DAILY_TOKEN_QUOTA, settings.CHAT_MONTHLY_TOKEN_QUOTA = 1000, 0
+    used_today(outsider, 777)
+    today = timezone.localdate()
+    if today.day > 1:
+        Usage.objects.create(user=owner, day=today.replace(day=1), model="fake-model", prompt_tokens=100)
+    client = live(owner)
+    client.ask(client.create_conversation(), "hello")
+    status, body = client.json("GET", "/api/usage/")
+    assert status == 200
+    month = 16 + (100 if today.day > 1 else 0)
+    assert body["today"] == {"tokens": 16, "quota": 1000, "remaining": 984, "cost": "0.000000"}
+    assert body["month"] == {"tokens": month, "quota": None, "remaining": None, "cost": "0.000000"}
+    assert body["currency"] == "USD"
+    assert body["limits"] == {"messages_per_minute": None, "max_streams": None}
+    assert live().json("GET", "/api/usage/")[0] == 401
+
+
+def test_a_limit_is_told_in_the_persons_language(live, owner, upstream, settings):
+    settings.CHAT_RATE_LIMIT = 1
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    client.ask(conversation_id, "hello")
+    stream = client.open(
+        "POST", f"/api/chats/{conversation_id}/messages/", {"content": "again"}, {"Accept-Language": "zh-hans"}
+    )
+    assert stream.status == 429
+    assert "分钟" in stream.json()["error"]
