@@ -273,7 +273,11 @@ class Users:
         self.port = server_port
         self.count = 0
 
-    def create(self, n, *, prefix, login_over_http=3):
+    def create(self, n, *, prefix, login_over_http=3, new_chats=False):
+        """
+        `n` users logged in, each with a conversation: with two earlier turns of history, or
+        with `new_chats` a fresh one, whose first message asks the model for a title.
+        """
         from django.contrib.auth import get_user_model
         from django.contrib.auth.hashers import make_password
 
@@ -288,12 +292,13 @@ class Users:
         )
         self.count += n
         users = list(User.objects.filter(username__startswith=f"{prefix}-").order_by("id"))
+        title = "" if new_chats else "Bench chat of {}"
         conversations = Conversation.objects.bulk_create(
-            [Conversation(owner=user, model=MODEL, title=f"Bench chat of {user.username}") for user in users]
+            [Conversation(owner=user, model=MODEL, title=title.format(user.username)) for user in users]
         )
         # Two earlier turns in each conversation, so that every answer loads history.
         earlier = []
-        for conversation in conversations:
+        for conversation in [] if new_chats else conversations:
             for turn in range(2):
                 earlier.append(Message(conversation=conversation, role="user", content=f"Question {turn}? " * 10))
                 earlier.append(
@@ -405,6 +410,22 @@ def wait_until_finished(after_id, timeout=120):
     return False
 
 
+def wait_for_titles(conversations, timeout=30):
+    """
+    Wait up to `timeout` seconds for the model to have named these conversations (their title
+    is not the question's first words any more); how many it named, and when the last came.
+    """
+    from chat.models import Conversation
+
+    ids = [conversation.pk for conversation in conversations]
+    started = time.monotonic()
+    while True:
+        named = Conversation.objects.filter(pk__in=ids).exclude(title=PROMPT).count()
+        if named == len(ids) or time.monotonic() - started > timeout:
+            return {"made": named, "of": len(ids), "seconds_after_answers": round(time.monotonic() - started, 1)}
+        time.sleep(0.2)
+
+
 def check_answers(after_id, conversations, tokens):
     """How the turns since `after_id` of these conversations ended up in the database."""
     from chat.models import Message
@@ -487,10 +508,15 @@ class Bench:
         run_load(plan, len(logins), self.args.tokens, self.args.interval)
         wait_until_finished(before)
 
-    def streams(self, conc, env=None):
-        """N concurrent authenticated chats against a fresh server (with `env` added to its settings)."""
+    def streams(self, conc, env=None, *, new_chats=False):
+        """
+        N concurrent authenticated chats against a fresh server (with `env` added to its
+        settings): later turns of conversations with history, or with `new_chats` each one's
+        first message, which asks for a title too. The CPU counts until the titles are made.
+        """
         with self.server(env) as server:
-            logins = self.users.create(conc, prefix=f"s{conc}x{self.servers}")
+            prefix = f"{'n' if new_chats else 's'}{conc}x{self.servers}"
+            logins = self.users.create(conc, prefix=prefix, new_chats=new_chats)
             plan = write_plan(self.workdir / f"streams-{conc}.plan", self.users.plan(logins))
             self.warm_up(server)
             time.sleep(0.5)
@@ -502,6 +528,8 @@ class Bench:
             with PeakSampler(server.process.pid) as sampler, self.profiler(pids[1:], f"streams-{conc}"):
                 result = run_load(plan, conc, self.args.tokens, self.args.interval)
                 settled = wait_until_finished(before_id)
+                if new_chats:
+                    result["titles"] = wait_for_titles([entry["conversation"] for entry in logins])
             cpu_after = cpu_ms(server.pids())
             result["per_worker"] = []
             for pid, (cpu_before_pid, sys_before_pid) in worker_cpu.items():
@@ -788,7 +816,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=1, help="repeat the stream scenarios this many times")
     parser.add_argument(
         "--scenarios",
-        default="streams,limits,single,history,disconnect",
+        default="streams,new-chats,limits,single,history,disconnect",
         help="which scenarios, comma-separated",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
@@ -820,6 +848,8 @@ def main():
                         entry[conc].update(bench.peer(conc))
                         entry[conc]["node-memory"] = bench.node_memory(conc)
                     entry[conc]["relay"] = bench.streams(conc)
+                    if "new-chats" in scenarios:
+                        entry[conc]["relay-new-chats"] = bench.streams(conc, new_chats=True)
                 results["rounds"].append(entry)
                 log(f"round {round_number + 1} of {args.rounds} done")
         if "limits" in scenarios:

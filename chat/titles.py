@@ -1,11 +1,16 @@
 """
-Conversation titles asked of the model in a short separate request, while the first answer
-streams. When that fails, or the model gives only reasoning, the title stays the first words
-of the first message.
+Conversation titles asked of the model in a short separate request, once the first answer has
+begun, CHAT_TITLE_CONCURRENCY at a time in each server process (chat.relay.generation). When
+that fails, or the model gives only reasoning, the title stays the first words of the first
+message.
 """
 
+import asyncio
 import re
+import weakref
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.utils.text import Truncator
 
 from chat import upstream
@@ -24,6 +29,29 @@ def clean(text):
     line = re.sub(r"^(title|标题)\s*[:：]\s*", "", line.strip(), flags=re.IGNORECASE)
     line = line.strip(" \t\"'“”‘’「」《》*#`").rstrip("。.!！?？")
     return Truncator(line).chars(60)
+
+
+_slots = weakref.WeakKeyDictionary()
+
+
+def slots():
+    """
+    The title requests this process may have in flight at once (an asyncio.Semaphore of
+    CHAT_TITLE_CONCURRENCY), for the running event loop: the others wait their turn, first
+    come first served.
+    """
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = asyncio.Semaphore(max(settings.CHAT_TITLE_CONCURRENCY, 1))
+    return _slots[loop]
+
+
+def _new_slots(setting, **kwargs):
+    if setting == "CHAT_TITLE_CONCURRENCY":
+        _slots.clear()
+
+
+setting_changed.connect(_new_slots, dispatch_uid="titles-new-slots")
 
 
 def title_params(offer):

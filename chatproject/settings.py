@@ -293,6 +293,9 @@ CHAT_HISTORY_CHARS = env.int("CHAT_HISTORY_CHARS", default=24000)
 CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
 # Ask the model for a short title after the first message (else: the message's first words).
 CHAT_AUTO_TITLE = env.bool("CHAT_AUTO_TITLE", default=True)
+# Title requests each server process makes at once; the others wait, so that a burst of new
+# chats in the morning does not slow the answers down (they come a little later instead).
+CHAT_TITLE_CONCURRENCY = env.int("CHAT_TITLE_CONCURRENCY", default=4)
 CHAT_PAGE_SIZE = env.int("CHAT_PAGE_SIZE", default=50)
 # An answer keeps being generated when the browser goes away, unless this is on.
 CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)

@@ -125,6 +125,11 @@ class LiveAnswer:
             chunk += events.delta(cursor, "content", start, new)
         return chunk
 
+    async def begun(self):
+        """Return once the first token has come, or the answer has ended without one."""
+        while self.first_token_ms is None and not self.is_finished:
+            await self.changed()
+
     def wake(self):
         """Resolve every changed() that is waiting now."""
         waiters, self._waiters = self._waiters, []

@@ -50,6 +50,7 @@ class Generator:
         self._next_stop_poll = 0.0
         self._draining = None
         self._final_saves = store.Batches(store.save_finals_retrying)
+        self._title_saves = store.Batches(store.save_titles)
 
     def get(self, answer_id):
         return self.answers.get(answer_id)
@@ -105,10 +106,18 @@ class Generator:
         await self._finish(answer, status)
 
     async def _title(self, answer, offer, question):
+        """
+        Name the conversation of `answer`, its first, once the answer has begun (or ended), a
+        few titles at a time (titles.slots()): a title never stands in front of an answer's
+        first token, and a burst of new chats is not a burst of title requests. A title that
+        comes once the answer has ended reaches the page when it next loads the sidebar.
+        """
         try:
-            title = await titles.ask(offer, question)
+            await answer.begun()
+            async with titles.slots():
+                title = await titles.ask(offer, question)
             if title:
-                await store.save_title(answer.conversation_id, title)
+                await self._title_saves.add((answer.conversation_id, title))
                 answer.title = title
                 answer.wake()
         except Exception as exc:

@@ -50,8 +50,11 @@ def save_progress(progress, untouched_ids):
 
 
 @in_database_thread
-def save_title(conversation_id, title):
-    Conversation.objects.filter(pk=conversation_id).update(title=title)
+def save_titles(titles):
+    """Conversations' titles, (conversation id, title) pairs, in one transaction."""
+    with transaction.atomic():
+        for conversation_id, title in titles:
+            Conversation.objects.filter(pk=conversation_id).update(title=title)
 
 
 @in_database_thread

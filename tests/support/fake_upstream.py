@@ -54,6 +54,7 @@ class Recorded:
     started: float = field(default_factory=time.monotonic)
     sent: int = 0
     finished: bool = False
+    finished_at: float = None
     disconnected_at: float = None
 
 
@@ -189,9 +190,11 @@ class FakeUpstream:
             )
             return True
         if not data.get("stream"):
+            # A slow model (a title asked of a busy provider) takes first_delay to answer.
+            await asyncio.sleep(script.first_delay)
             text = "".join(script.pieces())
             await self._json(writer, 200, self._completion(data, text))
-            record.finished = True
+            record.finished, record.finished_at = True, time.monotonic()
             return True
         return await self._stream(reader, writer, data, script, record)
 
