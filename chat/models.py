@@ -146,18 +146,20 @@ class MessageQuerySet(models.QuerySet):
     def mark_abandoned(self):
         """
         Mark the abandoned answers among these as ended: interrupted, or stopped when a stop
-        had been asked for. Returns how many there were. It looks before it writes: this runs
-        whenever a page or a stream finds an answer live, and on MySQL/MariaDB an UPDATE that
-        finds its rows by status locks them in the other order than the generating process's
-        saves (see update_each), so the two can deadlock. Answers really abandoned are rare,
-        and no process saves them any more.
+        had been asked for, with the usage they consumed estimated and added to their users'
+        totals (chat.usage.charge_abandoned): the process that generated them died before it
+        could. Returns how many there were. It looks before it writes, and writes each by its
+        primary key: this runs whenever a page or a stream finds an answer live, and on
+        MySQL/MariaDB an UPDATE that finds its rows by status locks them in the other order
+        than the generating process's saves (see update_each), so the two could deadlock.
+        Answers really abandoned are rare, and no process saves them any more.
         """
-        abandoned = self.abandoned()
-        if not abandoned.exists():
+        from chat import usage  # which imports these models
+
+        abandoned = list(self.abandoned().values_list("pk", "status")[:500])
+        if not abandoned:
             return 0
-        now = timezone.now()
-        stopped = abandoned.filter(status=Message.Status.STOPPING).update(status=Message.Status.STOPPED, updated_at=now)
-        return stopped + abandoned.update(status=Message.Status.INTERRUPTED, updated_at=now)
+        return usage.charge_abandoned(abandoned)
 
     def history(self, conversation_id, *, before_id=None):
         """

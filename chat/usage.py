@@ -130,6 +130,44 @@ def record(charges, *, day=None):
             row.update(**added)
 
 
+def charge_abandoned(answers):
+    """
+    End `answers`, (id, status) pairs of answers whose process died, as interrupted (stopped
+    if a stop had been asked for), with their usage estimated from the text saved and the
+    history they were asked with, and charge it to their users: each once, whichever process
+    gets there first. Returns how many it ended.
+    """
+    from chat import catalogue  # which reads the providers' models
+
+    now = timezone.now()
+    ended, charges = 0, []
+    offers = catalogue.current()
+    with transaction.atomic():
+        for answer_id, status in answers:
+            final = Message.Status.STOPPED if status == Message.Status.STOPPING else Message.Status.INTERRUPTED
+            answer = Message.objects.select_related("conversation").filter(pk=answer_id).first()
+            if answer is None:
+                continue
+            messages, _first = answer.conversation.upstream_messages(before_id=answer_id)
+            outcome = {**answer.outcome(), "status": final}
+            offer = offers.find(answer.model) or catalogue.Offer(
+                id=answer.model, name=answer.model, label="", provider=""
+            )
+            charge = settle(outcome, user_id=answer.conversation.owner_id, offer=offer, messages=messages)
+            changed = Message.objects.filter(pk=answer_id, status=status).update(
+                status=final,
+                updated_at=now,
+                prompt_tokens=outcome["prompt_tokens"],
+                completion_tokens=outcome["completion_tokens"],
+                usage_estimated=outcome["usage_estimated"],
+            )
+            if changed:
+                ended += 1
+                charges.append(charge)
+        record(charges)
+    return ended
+
+
 def summary(user_id, limits, *, now=None):
     """The person's tokens and cost of today and of this month, with their quotas (docs/api.md)."""
     now = now or timezone.now()

@@ -323,3 +323,21 @@ def test_a_limit_is_told_in_the_persons_language(live, owner, upstream, settings
     )
     assert stream.status == 429
     assert "分钟" in stream.json()["error"]
+
+
+def test_an_answer_whose_process_died_is_charged_once_as_estimated(owner_client, owner, settings):
+    chat = Conversation.objects.create(owner=owner, model="fake-model")
+    chat.add_turn("Tell me about relays")
+    answer = chat.new_answer()
+    answer.content = "Relays pass a stream on, token by token."
+    answer.save()
+    long_ago = timezone.now() - timedelta(seconds=settings.CHAT_ABANDONED_SECONDS + 5)
+    Message.objects.filter(pk=answer.pk).update(updated_at=long_ago)
+
+    for _ in range(2):  # the second look finds it ended: nothing more is charged
+        assert owner_client.get(f"/api/chats/{chat.pk}/").status_code == 200
+    answer.refresh_from_db()
+    assert (answer.status, answer.usage_estimated) == ("interrupted", True)
+    assert answer.completion_tokens == len(answer.content) // 4 + 1
+    assert answer.prompt_tokens == len("Tell me about relays") // 4 + 1 + 4
+    assert totals(owner) == {"prompt": answer.prompt_tokens, "completion": answer.completion_tokens, "requests": 1}
