@@ -56,7 +56,9 @@ class Conversation(models.Model):
         recent turns that fit the history budget (`tokens`, the model's, or else
         CHAT_HISTORY_CHARS characters), oldest first. Reasoning text and failed
         answers never go back upstream. `question` is a new question not saved yet, the newest
-        message. Returns the messages, and whether the conversation had none before.
+        message. Returns the messages, whether the conversation had none before, and whether
+        its newest message is an answer still live (being generated, or abandoned by a process
+        that died: see MessageQuerySet.mark_abandoned), which the same read tells.
         """
         # In tokens (as estimated) when the model's context window is known, else in characters.
         size = estimated_tokens if tokens else len
@@ -69,7 +71,12 @@ class Conversation(models.Model):
             limit -= 1
         # At least one row, to tell whether there is any: every turn has a question, and
         # questions are never empty, so no rows means no earlier turn.
-        rows = list(Message.objects.history(self.pk, before_id=before_id)[: max(limit, 1)])
+        # One row more than the history takes: a live answer, always the newest message, is
+        # read with it (to tell it, at no extra query) but never goes upstream.
+        read = list(Message.objects.history(self.pk, before_id=before_id, with_live=True)[: max(limit, 1) + 1])
+        live = any(status in Message.LIVE_STATUSES for _role, _content, status in read)
+        rows = [(role, content) for role, content, status in read if status not in Message.LIVE_STATUSES]
+        rows = rows[: max(limit, 1)]
         for role, content in rows[: max(limit, 0)]:
             # The newest message always goes, whatever its length.
             if picked and size(content) > budget:
@@ -79,7 +86,7 @@ class Conversation(models.Model):
         picked.reverse()
         if self.system_prompt:
             picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
-        return picked, not rows
+        return picked, not read, live
 
     def add_turn(self, content):
         """
@@ -161,16 +168,20 @@ class MessageQuerySet(models.QuerySet):
             return 0
         return usage.charge_abandoned(abandoned)
 
-    def history(self, conversation_id, *, before_id=None):
+    def history(self, conversation_id, *, before_id=None, with_live=False):
         """
         (role, content) of the messages of a conversation that may go back upstream, newest
         first: questions (which are always complete), and answers that completed or were
-        stopped, never empty ones.
+        stopped, never empty ones. `with_live`: (role, content, status), with the live answers
+        too (empty or not), which the caller leaves out of what goes upstream.
         """
-        rows = self.filter(conversation_id=conversation_id, status__in=Message.HISTORY_STATUSES).exclude(content="")
+        wanted = models.Q(status__in=Message.HISTORY_STATUSES) & ~models.Q(content="")
+        if with_live:
+            wanted |= models.Q(status__in=Message.LIVE_STATUSES)
+        rows = self.filter(wanted, conversation_id=conversation_id)
         if before_id is not None:
             rows = rows.filter(id__lt=before_id)
-        return rows.order_by("-id").values_list("role", "content")
+        return rows.order_by("-id").values_list("role", "content", *(["status"] if with_live else []))
 
     def update_each(self, fields, rows, *, status=None):
         """

@@ -57,8 +57,12 @@ def start(user_id, conversation_id, content, *, model=None):
     conversation = conversations.get(user_id, conversation_id)
     offer = conversations.use_model(conversation, model)
     check_limits(user_id, offer)
-    # The history is read before the question is saved.
-    messages, first = conversation.upstream_messages(question=content, tokens=history_tokens(offer))
+    # The history is read before the question is saved; the same read tells whether an answer
+    # is still being generated here (from another tab or device): one answer at a time, or
+    # the turns would interleave.
+    messages, first, live = conversation.upstream_messages(question=content, tokens=history_tokens(offer))
+    if live and not _only_abandoned(conversation):
+        raise Conflict(_("An answer in this conversation is still being generated: stop it or wait for it to end."))
     question, answer = conversation.add_turn(content)
     turn = _turn(user_id, conversation, question, answer, messages, offer)
     if first and settings.CHAT_AUTO_TITLE:
@@ -66,6 +70,14 @@ def start(user_id, conversation_id, content, *, model=None):
         if not title_offer.is_demo:
             turn = replace(turn, title_from=content, title_offer=title_offer)
     return turn
+
+
+def _only_abandoned(conversation):
+    """
+    Whether the conversation's live answers were all abandoned (their process died: they
+    would never end), now marked as ended. Rare: it costs its queries only then.
+    """
+    return bool(conversation.messages.mark_abandoned()) and not conversation.messages.live().exists()
 
 
 def check_limits(user_id, offer):
@@ -143,7 +155,7 @@ def _answer_again(user_id, conversation, question, offer):
     conversation.touch()
     answer = conversation.new_answer()
     answer.save()
-    messages, _first = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
+    messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
     return _turn(user_id, conversation, question, answer, messages, offer)
 
 

@@ -148,7 +148,7 @@ def charge_abandoned(answers):
             answer = Message.objects.select_related("conversation").filter(pk=answer_id).first()
             if answer is None:
                 continue
-            messages, _first = answer.conversation.upstream_messages(before_id=answer_id)
+            messages, _first, _live = answer.conversation.upstream_messages(before_id=answer_id)
             outcome = {**answer.outcome(), "status": final}
             offer = offers.find(answer.model) or catalogue.Offer(
                 id=answer.model, name=answer.model, label="", provider=""

@@ -70,6 +70,9 @@ def _page_strings():
         "budgetMonth": _("This month: {used} of {quota} tokens"),
         "budgetLow": _("Almost all used."),
         "image": _("Image"),
+        # Translators: the toggle under a long message of the person, folded to a few lines.
+        "showMore": _("Show more"),
+        "showLess": _("Show less"),
     }
 
 

@@ -357,8 +357,10 @@ def test_a_key_entered_in_the_admin_never_reaches_the_person_or_the_log(live, ow
 
     events = client.ask(client.create_conversation(model="second-model"), "Hello?")
 
-    assert events[-1].name == "error" and "rejected the API key" in events[-1].data["message"]
+    assert events[-1].name == "error" and "did not accept this site's credentials" in events[-1].data["message"]
     answer = Message.objects.get(role="assistant")
-    assert "Incorrect API key provided: [API key]" == answer.error_detail
+    # For staff: what to check, and the provider's own words (redacted).
+    assert answer.error_detail.startswith("The model provider rejected the API key (HTTP 401). Check OPENAI_API_KEY")
+    assert answer.error_detail.endswith("The provider said: Incorrect API key provided: [API key]")
     assert key not in str([e.data for e in events]) and key not in answer.error
     assert key not in caplog.text and key[:12] not in caplog.text

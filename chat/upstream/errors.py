@@ -1,8 +1,10 @@
 """
 What can go wrong at the provider, said three times: in words the product chooses for each kind
-of fault, for the person (in their language, never a traceback, never the API key); the
-provider's own words about it, for staff (saved with the answer, shown in the admin); and in
-detail for the server log (in English). All of it redacted (chat/redaction.py).
+of fault, for the person (in their language, never a traceback, never the API key, never a
+setting's name: what they can do about it); for staff, the provider's own words about it, or
+else what the operator should check (saved with the answer as its error_detail, shown in the
+admin); and in detail for the server log (in English, what to check and the exceptions). All
+of it redacted (chat/redaction.py).
 """
 
 import asyncio
@@ -38,8 +40,11 @@ class UpstreamError(Exception):
     @classmethod
     def of(cls, kind, *, detail="", **values):
         """The error of `kind`, told in the current language (the answer's task runs in the
-        language of the person who asked) and logged in English."""
-        return cls(public_message(kind, **values), detail=detail or MESSAGES[kind].format(**values), kind=kind)
+        language of the person who asked), and logged in English with what the operator
+        should check, which staff see too."""
+        check = operator_message(kind, **values)
+        logged = f"{check} Cause: {detail}" if detail and check else detail or check or MESSAGES[kind].format(**values)
+        return cls(public_message(kind, **values), detail=logged, kind=kind, provider_text=check)
 
 
 def public_message(kind, **values):
@@ -47,13 +52,22 @@ def public_message(kind, **values):
     return gettext(MESSAGES[kind]).format(**values)
 
 
-# What the person is shown, in English here and translated when shown (locale/).
+def operator_message(kind, **values):
+    """What the operator should check for a fault of `kind`, in English; "" when nothing to add."""
+    return OPERATOR_MESSAGES[kind].format(**values) if kind in OPERATOR_MESSAGES else ""
+
+
+# The service out of reach, whatever the reason: nothing the person can fix but to wait or
+# to ask another model (the operator's detail says which reason).
+UNAVAILABLE = gettext_noop("The model service is unavailable right now; try again or pick another model.")
+
+# What the person is shown, in English here and translated when shown (locale/): what
+# happened, in their words, and what they can do. Never a setting's name: that is the
+# operator's (OPERATOR_MESSAGES).
 MESSAGES = {
-    "dns": gettext_noop("Could not find the model provider's server (the name in OPENAI_BASE_URL does not resolve)."),
-    "connect": gettext_noop("Could not reach the model provider. Check OPENAI_BASE_URL and the server's network."),
-    "tls": gettext_noop(
-        "Could not set up a secure connection to the model provider (TLS certificate or proxy problem)."
-    ),
+    "dns": UNAVAILABLE,
+    "connect": UNAVAILABLE,
+    "tls": UNAVAILABLE,
     "timeout": gettext_noop("The model provider did not answer within {seconds:g} seconds."),
     "stalled": gettext_noop("The model provider stopped sending the answer for {seconds:g} seconds."),
     "broken": gettext_noop("The connection to the model provider broke off during the answer."),
@@ -61,13 +75,34 @@ MESSAGES = {
     "malformed": gettext_noop("The model provider sent data that could not be read."),
     "provider": gettext_noop("The model provider reported an error."),
     "retry": gettext_noop("Try again in {seconds} seconds."),
-    401: gettext_noop("The model provider rejected the API key (HTTP 401)."),
-    403: gettext_noop("The model provider refused access to this model (HTTP 403)."),
+    401: gettext_noop(
+        "The model service did not accept this site's credentials (HTTP 401); pick another model, or tell the "
+        "administrator."
+    ),
+    403: gettext_noop(
+        "The model service refused access to this model (HTTP 403); pick another model, or tell the administrator."
+    ),
     404: gettext_noop(
-        "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL."
+        "The model service does not offer the model {model!r} (HTTP 404); pick another model, or tell the "
+        "administrator."
     ),
     429: gettext_noop("The model provider is rate limiting requests (HTTP 429)."),
     "status": gettext_noop("The model provider answered with an error (HTTP {status})."),
+}
+
+# What the operator should check, for the log and staff (never shown to the person), in English.
+OPERATOR_MESSAGES = {
+    "dns": "Could not find the model provider's server (the name in OPENAI_BASE_URL, or in the provider's base URL "
+    "in the admin, does not resolve).",
+    "connect": "Could not reach the model provider. Check OPENAI_BASE_URL (or the provider's base URL in the admin) "
+    "and the server's network.",
+    "tls": "Could not set up a secure connection to the model provider (TLS certificate or proxy problem).",
+    401: "The model provider rejected the API key (HTTP 401). Check OPENAI_API_KEY (or the provider's key in the "
+    "admin).",
+    403: "The model provider refused access to this model (HTTP 403): the key's permissions, the account or the "
+    "region.",
+    404: "The model provider does not know the model {model!r} (HTTP 404). Check OPENAI_MODELS and OPENAI_BASE_URL "
+    "(or the provider's models and base URL in the admin).",
 }
 
 
@@ -105,6 +140,9 @@ def _status_error(exc, model, detail):
     body = exc.body
     explanation = body.get("message") if isinstance(body, dict) else None
     provider_text = explanation.strip() if isinstance(explanation, str) else ""
+    if check := operator_message(status, model=model):
+        detail = f"{check} Cause: {detail}"
+        provider_text = f"{check} The provider said: {provider_text}" if provider_text else check
     return UpstreamError(message, detail=detail, kind="status", provider_text=provider_text)
 
 

@@ -4,6 +4,7 @@
 import { iconButton } from "./dom.js";
 import { render as renderMarkdown } from "./markdown.js";
 import { Cursor, isLive } from "./stream.js";
+import { mayBeTall } from "./text.js";
 
 const views = new WeakMap(); // article -> MessageView
 
@@ -59,6 +60,9 @@ export class MessageView {
     this.actions.append(this.copyButton);
     if (this.role === "user") this.actions.append(iconButton("edit", t.edit, "edit"));
     else this.actions.append(iconButton("refresh", t.regenerate, "regenerate"));
+    // Under a long message of the person, folded (fold): shows the rest, and folds it again.
+    this.expanded = false;
+    this.foldToggle = null;
     article.append(this.body, this.statusLine, this.actions);
 
     this.setId(message.id);
@@ -121,10 +125,54 @@ export class MessageView {
     this.scroll.keeping(() => this.render(true));
   }
 
+  // Folds a long message of the person to a few hundred pixels: a 28,000-character message
+  // would otherwise be a bubble 10,000 pixels tall. Only messages that may be that tall are
+  // measured, once they are in the page; those that fit unfold again at once.
+  fold() {
+    const folds = mayBeTall(this.content) && !this.expanded;
+    this.body.classList.toggle("folded", folds);
+    this.showFoldToggle(mayBeTall(this.content));
+    if (!folds) return;
+    requestAnimationFrame(() => {
+      if (!this.body.isConnected || !this.body.classList.contains("folded")) return;
+      if (this.body.scrollHeight <= this.body.clientHeight + 2) {
+        this.body.classList.remove("folded");
+        this.showFoldToggle(false);
+      }
+    });
+  }
+
+  showFoldToggle(on) {
+    const t = this.strings;
+    if (!on) {
+      if (this.foldToggle) this.foldToggle.remove();
+      this.foldToggle = null;
+      return;
+    }
+    if (!this.foldToggle) {
+      this.foldToggle = document.createElement("button");
+      this.foldToggle.type = "button";
+      this.foldToggle.className = "show-more";
+      this.foldToggle.addEventListener("click", () => this.toggleFold());
+      this.body.after(this.foldToggle);
+    }
+    this.foldToggle.textContent = this.expanded ? t.showLess : t.showMore;
+    this.foldToggle.setAttribute("aria-expanded", String(this.expanded));
+  }
+
+  toggleFold() {
+    this.expanded = !this.expanded;
+    this.body.classList.toggle("folded", !this.expanded);
+    this.showFoldToggle(true);
+    // Folded again: back to the message, not somewhere in what followed it.
+    if (!this.expanded) this.article.scrollIntoView({ block: "nearest" });
+  }
+
   render(final) {
     const t = this.strings;
     if (this.role === "user") {
       this.body.textContent = this.content;
+      this.fold();
       return;
     }
     const thinking = !final && !this.content;

@@ -1,28 +1,41 @@
 // The composer: the message box that grows with its text, Enter to send (not while an input
 // method composes), and the send button that becomes a stop button while an answer streams.
-// Sending can wait for the person to do something first (settings.js: pick a model).
+// Sending can wait for the person to do something first (settings.js: pick a model). What is
+// typed is the open conversation's draft (drafts.js) until it is sent.
 
 export class Composer {
   // send(content) resolves false when the message could not be sent (it is given back then);
-  // busy() whether an answer streams; stop() stops it.
-  constructor({ elements, send, busy, stop }) {
+  // busy() whether an answer streams; stop() stops it; drafts (drafts.js) and currentId(),
+  // the open conversation's id, keep what is typed per conversation.
+  constructor({ elements, send, busy, stop, drafts, currentId }) {
     this.ui = elements;
     this.sendable = true;
+    this.drafts = drafts;
+    this.currentId = currentId;
     const ui = elements;
     ui.composer.addEventListener("submit", async (event) => {
       event.preventDefault();
       const content = ui.prompt.value;
       // Not sendable: the text stays in the box for when it is.
       if (!content.trim() || busy() || !this.sendable) return;
+      // Kept until the server has it: a lost session goes to the log-in page, and back.
+      const id = currentId();
+      drafts.set(id, content);
       ui.prompt.value = "";
       this.fit();
       const sent = await send(content);
-      if (!sent && !ui.prompt.value) {
+      if (sent) {
+        // Unless the person typed the next one meanwhile.
+        if (drafts.get(id) === content) drafts.clear(id);
+      } else if (!ui.prompt.value) {
         ui.prompt.value = content;
         this.fit();
       }
     });
-    ui.prompt.addEventListener("input", () => this.fit());
+    ui.prompt.addEventListener("input", () => {
+      drafts.set(currentId(), ui.prompt.value);
+      this.fit();
+    });
     ui.prompt.addEventListener("keydown", (event) => {
       // Not while an input method composes (Chinese, Japanese…): Enter picks a candidate there.
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
@@ -37,6 +50,14 @@ export class Composer {
     const prompt = this.ui.prompt;
     prompt.style.height = "auto";
     prompt.style.height = `${Math.min(prompt.scrollHeight, window.innerHeight * 0.4)}px`;
+  }
+
+  // The draft of the conversation now open, in the box.
+  showDraft() {
+    const draft = this.drafts.get(this.currentId());
+    if (this.ui.prompt.value === draft) return; // the same conversation again: leave the caret
+    this.ui.prompt.value = draft;
+    this.fit();
   }
 
   focus() {

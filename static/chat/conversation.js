@@ -15,7 +15,7 @@ export function conversationIdOf(pathname) {
 }
 
 export class ConversationView {
-  constructor({ elements, config, notice, scroll, composer, settings, sidebar, budget }) {
+  constructor({ elements, config, notice, scroll, composer, settings, sidebar, budget, tabs }) {
     this.messages = elements.messages;
     this.welcome = elements.welcome;
     this.titleElement = elements.title;
@@ -27,6 +27,7 @@ export class ConversationView {
     this.settings = settings;
     this.sidebar = sidebar;
     this.budget = budget;
+    this.tabs = tabs;
     // A limit's refusal shown where the answer would have been, and its countdown.
     this.refusal = null;
     // The conversation shown (null: a new one, not created until its first message) and, once
@@ -35,6 +36,9 @@ export class ConversationView {
     this.loaded = null;
     // The answer being streamed into the page: {view, controller, stopRequested}.
     this.live = null;
+    // A message being sent whose answer has not started yet (its new conversation is being
+    // created): {stopRequested}, a stop asked for meanwhile (Esc right after Enter).
+    this.pending = null;
 
     this.messages.addEventListener("click", (event) => this.clicked(event));
   }
@@ -56,7 +60,7 @@ export class ConversationView {
   }
 
   get streaming() {
-    return Boolean(this.live);
+    return Boolean(this.live || this.pending);
   }
 
   setTitle(title) {
@@ -105,11 +109,15 @@ export class ConversationView {
 
   // Streams an answer into `view`. `open(signal)` makes the request that answers with the
   // events; stream.js resumes the stream if it breaks before the answer's end. onOpenError:
-  // what to do when that first request fails (nothing was saved then).
-  async runAnswer(view, open, { onOpenError } = {}) {
+  // what to do when that first request fails (nothing was saved then). stopRequested: stop
+  // it as soon as its id is known. announce: a new turn, which the page's other tabs are
+  // told of (tabs.js), when it starts and when it ends.
+  async runAnswer(view, open, { onOpenError, stopRequested = false, announce = true } = {}) {
     const t = this.strings;
     const controller = new AbortController();
-    const live = (this.live = { view, controller, stopRequested: false });
+    const live = (this.live = { view, controller, stopRequested });
+    const conversationId = this.id;
+    let started = false;
     this.composer.setStreaming(true);
     this.refreshActions();
     try {
@@ -128,7 +136,13 @@ export class ConversationView {
         read: readEvents,
         resume: answerStream,
         signal: controller.signal,
-        onEvent: (name, data) => this.handleEvent(view, name, data),
+        onEvent: (name, data) => {
+          this.handleEvent(view, name, data);
+          if (announce && name === "meta" && !started) {
+            started = true;
+            this.tabs.changed(conversationId, "turn");
+          }
+        },
         onRetry: () => this.notice.show(t.reconnecting),
         onResumed: () => this.notice.clear(),
       });
@@ -141,6 +155,7 @@ export class ConversationView {
         view.setStatus("error", this.notice.describe(error));
       }
     } finally {
+      if (started) this.tabs.changed(conversationId, "ended");
       if (this.live === live) {
         this.live = null;
         this.composer.setStreaming(false);
@@ -153,7 +168,18 @@ export class ConversationView {
   }
 
   follow(view) {
-    this.runAnswer(view, (signal) => answerStream(view.id, view.cursor.lastEventId(), signal));
+    this.runAnswer(view, (signal) => answerStream(view.id, view.cursor.lastEventId(), signal), { announce: false });
+  }
+
+  // Another tab of this browser says conversation `id` changed (tabs.js): the sidebar shows
+  // it, and this tab, if it shows that conversation, loads it again to show the new turn and
+  // follow its answer. Not while it streams or sends here (the server refuses a second
+  // answer: the refusal says so), nor while the person edits a message here.
+  changedElsewhere(id, kind) {
+    this.sidebar.refresh(false);
+    if (kind !== "turn" || id !== this.id || !this.loaded || this.live || this.pending) return;
+    if (this.messages.querySelector(".message.editing")) return;
+    this.open(id, { push: false });
   }
 
   // Stops reading the current answer (the server goes on generating it).
@@ -166,7 +192,10 @@ export class ConversationView {
 
   async stop() {
     const live = this.live;
-    if (!live) return;
+    if (!live) {
+      if (this.pending) this.pending.stopRequested = true; // acted on once the answer starts
+      return;
+    }
     if (!live.view.id) {
       live.stopRequested = true; // sent when the answer's id arrives
       return;
@@ -203,12 +232,18 @@ export class ConversationView {
     if (this.tooLong(content)) return false;
     this.notice.clear();
     this.clearRefusal();
+    // Stop (Esc) works from now on, while a new conversation is created.
+    const pending = (this.pending = { stopRequested: false });
+    this.composer.setStreaming(true);
     let conversationId;
     try {
       conversationId = await this.ensureConversation();
     } catch (error) {
+      this.composer.setStreaming(false);
       this.notice.failed(error);
       return false;
+    } finally {
+      this.pending = null;
     }
     const question = this.addMessage({ role: "user", content });
     const answer = this.addMessage({ role: "assistant", status: "streaming" });
@@ -229,9 +264,13 @@ export class ConversationView {
           answer.article.remove();
           this.welcome.hidden = this.messages.childElementCount > 0;
           if (error.status === 429 || error.status === 403) this.showRefusal(error);
-          else this.notice.failed(error);
+          else if (error.status === 409) {
+            // An answer is being generated here from another device: show it, and say why.
+            this.open(conversationId, { push: false }).then(() => this.notice.failed(error));
+          } else this.notice.failed(error);
           sent = false;
         },
+        stopRequested: pending.stopRequested,
       },
     );
     return sent;
@@ -371,6 +410,7 @@ export class ConversationView {
   async open(id, { push = true } = {}) {
     this.detachLive();
     this.id = id;
+    this.composer.showDraft();
     if (push) history.pushState({}, "", `/c/${id}/`);
     this.sidebar.markCurrent();
     this.sidebar.close();
@@ -395,6 +435,7 @@ export class ConversationView {
     this.loaded = conversation;
     this.setTitle(conversation.title);
     this.settings.show(conversation);
+    this.sidebar.shown(conversation);
     const live = liveAnswer(conversation.messages);
     let liveView = null;
     for (const message of conversation.messages) {
@@ -412,6 +453,7 @@ export class ConversationView {
     this.detachLive();
     this.id = null;
     this.loaded = null;
+    this.composer.showDraft();
     if (push && window.location.pathname !== "/") history.pushState({}, "", "/");
     this.messages.replaceChildren();
     this.welcome.hidden = false;

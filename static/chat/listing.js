@@ -33,8 +33,21 @@ export class Listing {
   addPage(data) {
     const ids = new Set(this.loaded.map((item) => item.id));
     this.loaded.push(...data.results.filter((item) => !ids.has(item.id)));
+    // A conversation included from further down (include) goes back to its place.
+    this.loaded.sort(newestFirst);
     this.nextPage = data.next_page;
     this.morePagesLoaded = true;
+  }
+
+  // A conversation opened that is not loaded yet (opened by its address, from further down
+  // than the pages loaded), at its place among those loaded; false when it was there.
+  include(conversation) {
+    if (this.loaded.some((item) => item.id === conversation.id)) return false;
+    const { id, title, model, created_at, updated_at } = conversation;
+    const item = { id, title, model, created_at, updated_at };
+    const at = this.loaded.findIndex((other) => newestFirst(item, other) < 0);
+    this.loaded.splice(at === -1 ? this.loaded.length : at, 0, item);
+    return true;
   }
 
   addNew(conversation) {
@@ -62,8 +75,13 @@ export class Listing {
       seen.add(item.id);
       shown.push(item);
     }
-    return shown.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : b.id - a.id));
+    return shown.sort(newestFirst);
   }
+}
+
+// The server's order of conversations: most recently changed first, then the newest.
+export function newestFirst(a, b) {
+  return a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : b.id - a.id;
 }
 
 // The heading a conversation last changed at `isoDate` is listed under, in local time.

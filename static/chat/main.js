@@ -8,11 +8,13 @@ import { Budget } from "./budget.js";
 import { Composer } from "./composer.js";
 import { ConversationView } from "./conversation.js";
 import { elements } from "./dom.js";
+import { Drafts } from "./drafts.js";
 import { Notice } from "./notice.js";
 import { Scroll } from "./scroll.js";
 import { Settings } from "./settings.js";
 import { installShortcuts } from "./shortcuts.js";
 import { Sidebar } from "./sidebar.js";
+import { Tabs } from "./tabs.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const strings = config.strings;
@@ -25,7 +27,7 @@ const ui = elements([
   "conversations-empty", "load-more", "shortcuts-button", "chat-title", "model", "demo-badge", "settings-toggle",
   "settings", "settings-form", "system-prompt", "settings-status", "settings-close", "scroller", "welcome",
   "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog", "confirm-text",
-  "shortcuts-dialog", "budget",
+  "shortcuts-dialog", "budget", "skip-link",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -36,11 +38,21 @@ const scroll = new Scroll({ scroller: ui.scroller, jump: ui.jump, messages: ui.m
 // The parts refer to each other through these: each is made before any event can call it.
 let conversation = null;
 
+function localStorageOrNull() {
+  try {
+    return window.localStorage;
+  } catch (e) {
+    return null; // refused by the browser's settings
+  }
+}
+
 const composer = new Composer({
   elements: { composer: ui.composer, prompt: ui.prompt, send: ui.send, stop: ui.stop },
   send: (content) => conversation.send(content),
   busy: () => conversation.streaming,
   stop: () => conversation.stop(),
+  drafts: new Drafts(localStorageOrNull(), config.username),
+  currentId: () => conversation.id,
 });
 
 const settings = new Settings({
@@ -87,6 +99,8 @@ const sidebar = new Sidebar({
 
 const budget = new Budget(ui.budget, { strings });
 
+const tabs = new Tabs(config.username, (id, kind) => conversation.changedElsewhere(id, kind));
+
 conversation = new ConversationView({
   elements: { messages: ui.messages, welcome: ui.welcome, title: ui.chatTitle },
   config,
@@ -96,12 +110,18 @@ conversation = new ConversationView({
   settings,
   sidebar,
   budget,
+  tabs,
 });
 
 window.addEventListener("popstate", () => conversation.showLocation());
 ui.newChat.addEventListener("click", () => conversation.startNew());
 ui.newChatHeader.addEventListener("click", () => conversation.startNew());
 ui.shortcutsButton.addEventListener("click", () => ui.shortcutsDialog.showModal());
+// Without the address's #prompt, which would stay in the history.
+ui.skipLink.addEventListener("click", (event) => {
+  event.preventDefault();
+  composer.focus();
+});
 
 installShortcuts(document, {
   newConversation: () => conversation.startNew(),

@@ -8,10 +8,17 @@ export class Scroll {
     this.messages = messages;
     // Whether the view follows the end of the conversation (the person has not scrolled up).
     this.stick = true;
+    // Where the page itself last put the view. A scroll event comes a frame after the scroll
+    // that caused it, often after the answer grew again: away from the end then, but not
+    // moved up. Only a move up from there is the person's, and stops the following.
+    this.top = scroller.scrollTop;
     scroller.addEventListener(
       "scroll",
       () => {
-        this.stick = this.distanceFromBottom() < 12;
+        const top = scroller.scrollTop;
+        if (this.distanceFromBottom() < 12) this.stick = true;
+        else if (top < this.top - 1) this.stick = false;
+        this.top = top;
         jump.hidden = this.stick || !messages.childElementCount;
       },
       { passive: true },
@@ -25,6 +32,7 @@ export class Scroll {
 
   toBottom(smooth) {
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "instant" });
+    this.top = this.scroller.scrollTop;
     this.stick = true;
     this.jump.hidden = true;
   }
@@ -36,5 +44,6 @@ export class Scroll {
     change();
     if (this.stick) this.scroller.scrollTop = this.scroller.scrollHeight;
     else this.scroller.scrollTop = top;
+    this.top = this.scroller.scrollTop;
   }
 }

@@ -46,10 +46,15 @@ export class Settings {
       }
       const option = document.createElement("option");
       option.value = model.id;
-      option.textContent =
-        model.id === config.demo_model ? format(this.strings.demoModel, { model: model.label }) : model.label;
+      option.textContent = model.label;
+      if (model.id === config.demo_model) this.demoOption = { option, label: model.label };
       groups.get(model.provider).append(option);
     }
+    // The demo model says so in its label, but not on a phone's narrow header, where the
+    // label would be cut off ("demo (demo,"): its badge beside the picker says it there.
+    this.narrow = window.matchMedia("(max-width: 768px)");
+    this.labelDemo();
+    this.narrow.addEventListener("change", () => this.labelDemo());
     // In the picker while a conversation's model is no longer offered: nothing is picked yet.
     this.placeholder = document.createElement("option");
     this.placeholder.value = "";
@@ -67,6 +72,12 @@ export class Settings {
       event.preventDefault();
       this.save();
     });
+  }
+
+  labelDemo() {
+    if (!this.demoOption) return;
+    const { option, label } = this.demoOption;
+    option.textContent = this.narrow.matches ? label : format(this.strings.demoModel, { model: label });
   }
 
   get model() {

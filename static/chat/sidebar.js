@@ -21,6 +21,7 @@ export class Sidebar {
 
     const ui = elements;
     ui.conversations.addEventListener("click", (event) => this.clicked(event));
+    ui.conversations.addEventListener("keydown", (event) => this.keyed(event));
     ui.search.addEventListener("input", () => this.search());
     ui.loadMore.addEventListener("click", () => this.loadMore());
     ui.openSidebar.addEventListener("click", () => this.open());
@@ -43,6 +44,12 @@ export class Sidebar {
   added(conversation) {
     this.listing.addNew(conversation);
     this.render();
+  }
+
+  // The conversation opened, loaded: listed (and so highlighted) even when it is further down
+  // than the pages loaded, as when it is opened by its address.
+  shown(conversation) {
+    if (this.listing.include(conversation)) this.render();
   }
 
   async load() {
@@ -87,6 +94,8 @@ export class Sidebar {
     const actions = document.createElement("span");
     actions.className = "chat-actions";
     actions.append(iconButton("edit", t.rename, "rename"), iconButton("trash", t.delete, "delete"));
+    // One Tab stop a conversation, its link: its buttons are a Right arrow away (keyed).
+    for (const button of actions.children) button.tabIndex = -1;
     item.append(link, actions);
     return item;
   }
@@ -217,6 +226,28 @@ export class Sidebar {
     this.listing.remove(id);
     this.render();
     this.hooks.deleted(id);
+  }
+
+  // The keyboard in the list: Up and Down (Home, End) move between conversations, Right and
+  // Left between a conversation's link and its buttons.
+  keyed(event) {
+    const item = event.target.closest(".chat-item");
+    if (!item || event.altKey || event.ctrlKey || event.metaKey || event.target.matches("input")) return;
+    const row = [item.querySelector(".chat-link"), ...item.querySelectorAll(".chat-actions button")];
+    const links = [...this.ui.conversations.querySelectorAll(".chat-link")];
+    const link = links.indexOf(row[0]);
+    const at = row.indexOf(event.target);
+    const target = {
+      ArrowDown: links[link + 1],
+      ArrowUp: links[link - 1],
+      Home: links[0],
+      End: links[links.length - 1],
+      ArrowRight: row[at + 1],
+      ArrowLeft: row[at - 1],
+    }[event.key];
+    if (!target) return;
+    event.preventDefault();
+    target.focus();
   }
 
   clicked(event) {
