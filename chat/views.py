@@ -2,7 +2,6 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +11,7 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 
 from chat import catalogue, limits
+from chat.accounts import LoginForm, SignupForm
 from chat.models import Conversation
 from chat.upstream import DEMO_MODEL
 
@@ -106,10 +106,15 @@ def conversation(request, conversation_id):
 
 
 class LoginView(auth_views.LoginView):
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(signup_enabled=settings.SIGNUP_ENABLED, **kwargs)
+
+
+# Where the sign-up's redirect finds the new account's name, to say it waits for approval.
+AWAITING_APPROVAL = "signup_awaiting_approval"
 
 
 def signup(request):
@@ -117,9 +122,16 @@ def signup(request):
         raise Http404("Sign-up is turned off.")
     if request.user.is_authenticated:
         return redirect("chat:index")
-    form = UserCreationForm(request.POST or None)
+    if request.method == "GET" and AWAITING_APPROVAL in request.session:
+        username = request.session.pop(AWAITING_APPROVAL)
+        return render(request, "registration/signup_pending.html", {"username": username})
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        if not user.is_active:
+            # Redirected, so that reloading the page does not post the form again.
+            request.session[AWAITING_APPROVAL] = user.get_username()
+            return redirect("signup")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:index")
     return render(request, "registration/signup.html", {"form": form})

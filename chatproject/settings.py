@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "chat",
 ]
 
@@ -69,6 +70,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a refused login into the lockout page (chat.accounts.lockout_response). Inside
+    # private_responses, so that the page is as uncacheable as the others.
+    "axes.middleware.AxesMiddleware",
     "chat.middleware.private_responses",
 ]
 
@@ -160,6 +164,36 @@ SIGNUP_INVITE_CODES = env.list("SIGNUP_INVITE_CODES", default=[])
 # past them, logging in is refused until the lockout ends, even with the right password.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+if LOGIN_FAILURE_LIMIT < 0 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT must be 0 or more (0: no throttling) and LOGIN_LOCKOUT_MINUTES 1 or more."
+    )
+# How many proxies in front of the app append the client's address to X-Forwarded-For (behind
+# nginx: 1). 0: the header is ignored, since a client can send any; failed logins are counted
+# against the address of the connection, which behind a proxy is the proxy's, everyone's.
+LOGIN_TRUSTED_PROXY_COUNT = env.int("LOGIN_TRUSTED_PROXY_COUNT", default=0)
+
+# Login throttling by django-axes, from the settings above. The login form asks the first
+# backend, which refuses during a lockout whatever the password; the admin's login too.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # hours, as axes reads a float
+# Either locks: a username from anywhere, an address whatever usernames it tries.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts refused during a lockout do not prolong it, so that the time the page gives is true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Off: a successful login would clear the failures of its address too, those against other
+# usernames included, so an attacker with an account of their own could reset the count.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "chat.accounts.client_ip"
+AXES_LOCKOUT_CALLABLE = "chat.accounts.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Failures only: a row for every successful login (address, browser) would grow for ever and
+# is not what a lockout needs.
+AXES_DISABLE_ACCESS_LOG = True
+# Masked in the attempts' stored form data and in axes' log lines, as the password always is.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
