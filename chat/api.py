@@ -1,6 +1,8 @@
 """
-The JSON and SSE API that the page and scripts share (docs/api.md). Session authentication;
-POST, PATCH and DELETE need the CSRF header like any Django form.
+The JSON and SSE API that the page and scripts share (docs/api.md). Session authentication,
+where POST, PATCH and DELETE need the CSRF header like any Django form; or a personal API token
+(chat.tokens) as `Authorization: Bearer <token>`, without CSRF: a token is no cookie a browser
+sends by itself.
 
 The views parse the request and answer it; the rules are the domain's (chat.conversations,
 chat.turns), whose refusals (chat.errors) become HTTP statuses here, in api_view.
@@ -13,11 +15,15 @@ from functools import wraps
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, limits, relay, sse, turns, usage
+from chat import catalogue, conversations, limits, relay, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -45,16 +51,46 @@ def _unauthorized():
     return JsonResponse({"error": _("Authentication required.")}, status=401)
 
 
+def _bearer(request):
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _csrf_refusal(request):
+    """The CSRF middleware's refusal of a request signed in by its session cookie, or None."""
+    return CsrfViewMiddleware(lambda request: None).process_view(request, _needs_csrf, (), {})
+
+
+def _needs_csrf(request):
+    """A view without csrf_exempt, for the CSRF middleware's check."""
+
+
+def person_of(request):
+    """
+    The person a request comes from: the holder of its API token when it has one (a wrong one
+    is nobody, whatever its cookies), else its session's. Reads the database: call it from
+    sync code.
+    """
+    token = _bearer(request)
+    if token is None:
+        return get_user(request)
+    found = tokens.authenticate(token)
+    return found.user if found is not None else AnonymousUser()
+
+
 def api_view(view):
     """
     Like login_required, but for scripts: 401 JSON instead of a redirect to the login page,
-    and the domain's refusals as JSON with their status. An async view reads the person's
-    session itself, in the database thread hop of its own work (as_signed_in_user()).
+    and the domain's refusals as JSON with their status. CSRF is checked here, for requests
+    signed in by their session only. An async view reads the person's session (or token)
+    itself, in the database thread hop of its own work (as_signed_in_user()).
     """
     if iscoroutinefunction(view):
 
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
+            if _bearer(request) is None and (refusal := _csrf_refusal(request)):
+                return refusal
             try:
                 response = await view(request, *args, **kwargs)
             except NotAuthenticated:
@@ -70,6 +106,10 @@ def api_view(view):
 
         @wraps(view)
         def wrapper(request, *args, **kwargs):
+            if _bearer(request) is not None:
+                request.user = person_of(request)
+            elif refusal := _csrf_refusal(request):
+                return refusal
             if not request.user.is_authenticated:
                 return _unauthorized()
             try:
@@ -77,7 +117,7 @@ def api_view(view):
             except ChatError as exc:
                 return error_response(exc)
 
-    return wrapper
+    return csrf_exempt(wrapper)
 
 
 @in_database_thread
@@ -87,7 +127,7 @@ def as_signed_in_user(request, function, *args, **kwargs):
     with reading their session; NotAuthenticated if nobody is. The user, with its session, is
     then handed out by request.user and request.auser() as well.
     """
-    user = get_user(request)
+    user = person_of(request)
 
     async def auser():
         return user
@@ -184,6 +224,34 @@ def conversation_view(request, conversation_id):
 def models_view(request):
     """The models offered to the person, in order, and their default one."""
     return JsonResponse(limits.of(request.user.pk).as_json(catalogue.current()))
+
+
+@require_http_methods(["GET", "POST"])
+@api_view
+def tokens_view(request):
+    """The person's API tokens (never their secret), or a new one (its secret shown this once)."""
+    if request.method == "POST":
+        data = _json_body(request)
+        expires_at = None
+        if (value := data.get("expires_at")) is not None:
+            expires_at = parse_datetime(value) if isinstance(value, str) else None
+            if expires_at is None or expires_at.tzinfo is None:
+                raise Invalid(
+                    _("'expires_at' must be a date and time with its time zone (ISO 8601)."), field="expires_at"
+                )
+        models = data.get("models") or []
+        if not isinstance(models, list) or not all(isinstance(model, str) for model in models):
+            raise Invalid(_("'models' must be a list of model ids."), field="models")
+        row, token = tokens.create(request.user.pk, name=_string(data, "name"), expires_at=expires_at, models=models)
+        return JsonResponse({**row.as_json(), "token": token}, status=201)
+    return JsonResponse({"results": tokens.listed(request.user.pk)})
+
+
+@require_http_methods(["DELETE"])
+@api_view
+def token_view(request, token_id):
+    tokens.revoke(request.user.pk, token_id)
+    return HttpResponse(status=204)
 
 
 @require_GET

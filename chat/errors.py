@@ -22,8 +22,8 @@ class Invalid(ChatError):
 class NotFound(ChatError):
     """No such conversation or message, or not the person's."""
 
-    def __init__(self, message=None):
-        super().__init__(message or _("Not found."))
+    def __init__(self, message=None, *, field=None):
+        super().__init__(message or _("Not found."), field=field)
 
 
 class Conflict(ChatError):
@@ -35,8 +35,12 @@ class Forbidden(ChatError):
 
 
 class OverLimit(ChatError):
-    """Over a fair-use limit (chat.limits): refused until it frees up, in `retry_after` seconds."""
+    """
+    Over a fair-use limit (chat.limits): refused until it frees up, in `retry_after` seconds.
+    `kind`: "quota" (tokens spent) or "rate" (messages per minute, answers at once).
+    """
 
-    def __init__(self, message, *, retry_after):
+    def __init__(self, message, *, retry_after, kind="rate"):
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind

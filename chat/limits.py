@@ -13,7 +13,7 @@ nothing is limited.
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -47,23 +47,32 @@ FIELDS = {
 
 @dataclass(frozen=True)
 class Limits:
-    """A person's limits: 0 is none. `models`: the model ids they may use, None for all."""
+    """
+    A person's limits: 0 is none. `models`: the model ids they may use, None for all; and
+    `token_models`, those the API token they came with may use (None for all).
+    """
 
     messages_per_minute: int = 0
     max_streams: int = 0
     daily_tokens: int = 0
     monthly_tokens: int = 0
     models: frozenset = None
+    token_models: frozenset = None
 
     @property
     def counts_anything(self):
         return bool(self.messages_per_minute or self.max_streams or self.daily_tokens or self.monthly_tokens)
 
+    def through(self, token):
+        """These limits for a request that came with `token` (a models.ApiToken), or None."""
+        if token is None or not token.model_ids:
+            return self
+        return replace(self, token_models=token.model_ids)
+
     def allows(self, offer):
         """Whether the person may ask `offer`'s model (named by its id or provider/name)."""
-        return self.models is None or not self.models.isdisjoint(
-            (offer.id, f"{offer.provider}/{offer.name}", offer.name)
-        )
+        names = (offer.id, f"{offer.provider}/{offer.name}", offer.name)
+        return all(models is None or not models.isdisjoint(names) for models in (self.models, self.token_models))
 
     def allowed(self, catalogue):
         """The offers of `catalogue` (chat.catalogue.Catalogue) the person may use, in order."""
@@ -205,6 +214,7 @@ def check(user_id, limits, *, now=None):
             _("You have used this month's %(limit)s tokens. The quota renews on %(date)s.")
             % {"limit": _number(limits.monthly_tokens), "date": date_format(renews.date(), "MONTH_DAY_FORMAT")},
             retry_after=_seconds_until(renews, now),
+            kind="quota",
         )
     if limits.daily_tokens and (found.get("today") or 0) >= limits.daily_tokens:
         renews = _midnight(today + timedelta(days=1))
@@ -212,6 +222,7 @@ def check(user_id, limits, *, now=None):
             _("You have used today's %(limit)s tokens. The quota renews in %(wait)s.")
             % {"limit": _number(limits.daily_tokens), "wait": wait_words(renews, now)},
             retry_after=_seconds_until(renews, now),
+            kind="quota",
         )
     if limits.max_streams and (found.get("streams") or 0) >= limits.max_streams:
         raise OverLimit(

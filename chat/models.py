@@ -24,7 +24,7 @@ class ConversationQuerySet(models.QuerySet):
         return self.filter(owner_id=user_id)
 
     def recent(self):
-        return self.order_by("-updated_at", "-id")
+        return self.order_by("-updated_at", "-id").select_related("api_token")
 
 
 class Conversation(models.Model):
@@ -36,6 +36,18 @@ class Conversation(models.Model):
     system_prompt = models.TextField(_("system prompt"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    # A conversation held through the OpenAI-compatible API (chat.openai_api): the token it came
+    # through, and the digest of how it began (its system prompt and first question), by which
+    # a client's next request, which sends the whole conversation again, finds it.
+    api_token = models.ForeignKey(
+        "ApiToken",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("API token"),
+    )
+    api_thread = models.CharField(_("API thread"), max_length=64, blank=True, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -45,6 +57,8 @@ class Conversation(models.Model):
         indexes = [
             # The sidebar: a user's conversations, most recently active first.
             models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
+            # An API request's conversation: a token's, by how it began.
+            models.Index(fields=["api_token", "api_thread"], name="conversation_api_thread"),
         ]
 
     def __str__(self):
@@ -129,6 +143,8 @@ class Conversation(models.Model):
             "title": self.title,
             "model": self.model,
             "system_prompt": self.system_prompt,
+            # Held through the OpenAI-compatible API, with the token of that name.
+            "api_token": self.api_token.name if self.api_token_id else None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -575,6 +591,10 @@ class Usage(models.Model):
     day = models.DateField(_("day"))
     model = models.CharField(_("model"), max_length=100)
     provider = models.CharField(_("provider"), max_length=40, blank=True)
+    # The API token the requests came through; none for the chat page.
+    token = models.ForeignKey(
+        "ApiToken", models.SET_NULL, null=True, blank=True, related_name="usage", verbose_name=_("API token")
+    )
     requests = models.PositiveIntegerField(_("requests"), default=0)
     prompt_tokens = models.PositiveBigIntegerField(_("prompt tokens"), default=0)
     completion_tokens = models.PositiveBigIntegerField(_("completion tokens"), default=0)
@@ -588,7 +608,7 @@ class Usage(models.Model):
         verbose_name_plural = _("usage")
         constraints = [
             # Also the index of the quotas' sums: a user's rows of today, of this month.
-            models.UniqueConstraint(fields=["user", "day", "model"], name="usage_user_day_model"),
+            models.UniqueConstraint(fields=["user", "day", "model", "token"], name="usage_user_day_model_token"),
         ]
         indexes = [
             # The report: every user's usage over a range of days.
@@ -633,3 +653,65 @@ class StaffRead(models.Model):
 
     def __str__(self):
         return f"{self.staff_username} → {self.owner_username} #{self.conversation_number}"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        return self.filter(user_id=user_id)
+
+    def usable(self):
+        """Neither revoked nor expired, of an active user."""
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
+
+
+class ApiToken(models.Model):
+    """
+    A person's key to the OpenAI-compatible API (chat.tokens): only its digest is stored, and
+    its first characters to recognise it by; the token itself is shown once, at creation.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("starts with"), max_length=16, editable=False)
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
+    allowed_models = models.TextField(
+        _("models allowed"), blank=True, help_text=_("Model ids, one per line. Blank: the user's models.")
+    )
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def model_ids(self):
+        return frozenset(line.strip() for line in self.allowed_models.splitlines() if line.strip())
+
+    @property
+    def is_usable(self):
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    def as_json(self):
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "prefix": self.prefix,
+            "models": sorted(self.model_ids),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked": self.revoked_at is not None,
+        }

@@ -21,6 +21,11 @@ def event(name, data, *, id=None):
     return f"{head}data: {_encoder.encode(data)}\n\n".encode()
 
 
+def encode_text(text):
+    """`text` as a JSON string, its non-ASCII characters as they are (the stream is UTF-8)."""
+    return encode_basestring(text)
+
+
 def delta(kind, text, *, id):
     """
     The `delta` event, {"<kind>": text}: the same bytes as event("delta", {kind: text}, id=id),

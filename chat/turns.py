@@ -12,6 +12,7 @@ maps those to HTTP statuses.
 Stopping an answer is the relay's (chat.relay.stop): any process may be generating it.
 """
 
+import hashlib
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from chat import catalogue, conversations, limits
 from chat.errors import Conflict, Invalid, NotFound
-from chat.models import Message
+from chat.models import Conversation, Message
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Turn:
     # asked for a title, and that model (CHAT_TITLE_MODEL, or the conversation's).
     title_from: str = ""
     title_offer: object = None
+    # A request of the OpenAI-compatible API: its token's id (for the usage), the parameters
+    # its client set ((name, value) pairs, over the model's own) and its answer's limit.
+    token_id: int = None
+    params: tuple = ()
+    max_tokens: int = 0
 
     @property
     def model(self):
@@ -169,3 +175,75 @@ def _turn(user_id, conversation, question, answer, messages, offer):
         title=conversation.title,
         messages=messages,
     )
+
+
+@transaction.atomic
+def start_from_api(token, model, messages, *, params=(), max_tokens=0, save_history=True):
+    """
+    A turn asked through the OpenAI-compatible API with `token` (models.ApiToken): `messages`
+    the conversation as the client sends it, whole, its last one the new question; each is
+    {"role", "content" (what goes upstream: text, or parts with images), "text" (what is
+    kept)}. The client's messages go upstream as they are. A conversation of the same token
+    that began the same way and has exactly the earlier messages goes on; any other request
+    starts a new one, with the earlier messages saved as its history. `save_history` off
+    (CHAT_API_SAVES_HISTORY): a new one every time, which chat.openai_api deletes once its
+    answer has ended.
+    """
+    user_id = token.user_id
+    offers = catalogue.current()
+    if (offer := offers.find(model)) is None:
+        raise NotFound(_("The model %(model)s does not exist.") % {"model": repr(str(model)[:100])}, field="model")
+    person = limits.of(user_id).through(token)
+    person.check_model(offer, offers)
+    *earlier, question = messages
+    if question["role"] != Message.Role.USER:
+        raise Invalid(_("The last message must be the user's."), field="messages")
+    check_question(question["text"])
+    limits.check(user_id, person)
+    system = "\n\n".join(m["text"] for m in earlier if m["role"] == Message.Role.SYSTEM)
+    system = system[: settings.CHAT_MAX_SYSTEM_PROMPT_CHARS]
+    history = [(m["role"], m["text"]) for m in earlier if m["role"] in (Message.Role.USER, Message.Role.ASSISTANT)]
+    thread = api_thread(system, history[0][1] if history else question["text"])
+    conversation = _api_conversation(token, thread, history) if save_history else None
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            owner_id=user_id, model=offer.id, system_prompt=system, api_token=token, api_thread=thread
+        )
+        Message.objects.bulk_create(
+            Message(conversation=conversation, role=role, content=text, model=offer.id if role == "assistant" else "")
+            for role, text in history
+        )
+    elif conversation.model != offer.id:
+        conversation.model = offer.id
+        conversation.save(update_fields=["model"])
+    question_row, answer = conversation.add_turn(question["text"])
+    limit = offer.output_limit
+    return Turn(
+        user_id=user_id,
+        conversation_id=conversation.pk,
+        question_id=question_row.pk,
+        answer_id=answer.pk,
+        offer=offer,
+        title=conversation.title,
+        messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+        token_id=token.pk,
+        params=params,
+        max_tokens=min(max_tokens, limit) if max_tokens and limit else max_tokens or limit,
+    )
+
+
+def api_thread(system, first_question):
+    """The digest of how an API conversation began, by which its next request finds it."""
+    return hashlib.sha256(f"{system}\0{first_question}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _api_conversation(token, thread, history):
+    """The token's conversation that began as `thread` and holds exactly `history`, if any."""
+    if not history:
+        return None
+    candidates = Conversation.objects.filter(api_token=token, api_thread=thread).order_by("-updated_at")[:5]
+    for conversation in candidates:
+        kept = conversation.messages.filter(role__in=(Message.Role.USER, Message.Role.ASSISTANT)).exclude(content="")
+        if list(kept.order_by("id").values_list("role", "content")) == history:
+            return conversation
+    return None

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from chat import api, demo, diagnostics, views
+from chat import api, demo, diagnostics, openai_api, views
 
 app_name = "chat"
 
@@ -25,8 +25,12 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("c/<id:conversation_id>/", views.conversation, name="conversation"),
     path("healthz", views.healthz, name="healthz"),
+    path("account/tokens/", views.api_tokens, name="tokens"),
+    path("account/tokens/<id:token_id>/revoke/", views.revoke_api_token, name="revoke-token"),
     path("api/models/", api.models_view, name="api-models"),
     path("api/usage/", api.usage_view, name="api-usage"),
+    path("api/tokens/", api.tokens_view, name="api-tokens"),
+    path("api/tokens/<id:token_id>/", api.token_view, name="api-token"),
     path("api/chats/", api.conversations_view, name="api-conversations"),
     path("api/chats/<id:conversation_id>/", api.conversation_view, name="api-conversation"),
     path("api/chats/<id:conversation_id>/messages/", api.send_message, name="api-send-message"),
@@ -35,6 +39,9 @@ urlpatterns = [
     path("api/messages/<id:message_id>/regenerate/", api.regenerate, name="api-regenerate"),
     path("api/messages/<id:message_id>/edit/", api.edit, name="api-edit"),
     path("api/diagnostics/stream/", diagnostics.stream, name="api-diagnostics-stream"),
+    # The OpenAI-compatible API, at the site's root: a client's base URL is https://<site>/v1.
+    path("v1/models", openai_api.models, name="openai-models"),
+    path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
     path("demo/v1/chat/completions", demo.chat_completions, name="demo-chat-completions"),
     path("demo/v1/models", demo.models, name="demo-models"),
 ]

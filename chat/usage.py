@@ -39,6 +39,8 @@ class Charge:
     completion_tokens: int
     estimated: bool
     cost: Decimal
+    # The API token the request came through (chat.tokens); None for the page.
+    token_id: int = None
 
 
 def prompt_tokens(messages):
@@ -46,7 +48,7 @@ def prompt_tokens(messages):
     return sum(estimated_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS for message in messages)
 
 
-def settle(outcome, *, user_id, offer, messages):
+def settle(outcome, *, user_id, offer, messages, token_id=None):
     """
     The Charge of an answer that ended with `outcome` (its Message.OUTCOME_FIELDS), asked of
     `offer` with `messages`. When its provider reported no usage, the outcome's usage is
@@ -74,6 +76,7 @@ def settle(outcome, *, user_id, offer, messages):
         completion_tokens=completion,
         estimated=estimated,
         cost=cost(offer, prompt, completion),
+        token_id=token_id,
     )
 
 
@@ -95,14 +98,14 @@ def record(charges, *, day=None):
     day = day or timezone.localdate()
     totals = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
     for charge in charges:
-        total = totals[charge.user_id, charge.model, charge.provider]
+        total = totals[charge.user_id, charge.model, charge.provider, charge.token_id]
         total[0] += 1
         total[1] += charge.prompt_tokens
         total[2] += charge.completion_tokens
         total[3] += charge.prompt_tokens + charge.completion_tokens if charge.estimated else 0
         total[4] += charge.cost
-    for (user_id, model, provider), (requests, prompt, completion, estimated, spent) in totals.items():
-        row = Usage.objects.filter(user_id=user_id, day=day, model=model)
+    for (user_id, model, provider, token_id), (requests, prompt, completion, estimated, spent) in totals.items():
+        row = Usage.objects.filter(user_id=user_id, day=day, model=model, token_id=token_id)
         added = {
             "requests": F("requests") + requests,
             "prompt_tokens": F("prompt_tokens") + prompt,
@@ -120,6 +123,7 @@ def record(charges, *, day=None):
                     day=day,
                     model=model,
                     provider=provider,
+                    token_id=token_id,
                     requests=requests,
                     prompt_tokens=prompt,
                     completion_tokens=completion,

@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from django import forms
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -6,13 +9,17 @@ from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from chat import catalogue, limits
+from chat import catalogue, limits, tokens
 from chat.accounts import LoginForm, SignupForm
-from chat.models import Conversation
+from chat.errors import ChatError
+from chat.models import ApiToken, Conversation
 from chat.upstream import DEMO_MODEL
 
 
@@ -69,6 +76,8 @@ def _page_strings():
         "budgetToday": _("Today: {used} of {quota} tokens"),
         "budgetMonth": _("This month: {used} of {quota} tokens"),
         "budgetLow": _("Almost all used."),
+        # Translators: {name} is the name a person gave an API token.
+        "viaToken": _("Through the API token {name}"),
         "image": _("Image"),
         # Translators: the toggle under a long message of the person, folded to a few lines.
         "showMore": _("Show more"),
@@ -103,6 +112,72 @@ def conversation(request, conversation_id):
     return render(
         request, "chat/chat.html", {"config": _page_config(request, conversation), "conversation": conversation}
     )
+
+
+class TokenForm(forms.Form):
+    """A new API token: a name, how long it lasts, which of the person's models it may use."""
+
+    LASTS = [
+        ("", gettext_lazy("Never expires")),
+        ("30", gettext_lazy("30 days")),
+        ("90", gettext_lazy("90 days")),
+        ("365", gettext_lazy("A year")),
+    ]
+
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=tokens.NAME_MAX_LENGTH,
+        help_text=gettext_lazy("Where you use it, e.g. Laptop."),
+    )
+    lasts = forms.ChoiceField(label=gettext_lazy("Expires"), choices=LASTS, required=False)
+    models = forms.MultipleChoiceField(
+        label=gettext_lazy("Models"),
+        required=False,
+        help_text=gettext_lazy("None selected: every model you may use."),
+    )
+
+    def __init__(self, *args, offers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["models"].choices = [(offer.id, offer.label or offer.id) for offer in offers]
+
+
+@login_required
+def api_tokens(request):
+    """The person's API tokens: make one (shown once), see them, revoke them."""
+    offers = limits.of(request.user.pk).allowed(catalogue.current())
+    form = TokenForm(request.POST or None, offers=offers)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["lasts"]
+        expires_at = timezone.now() + timedelta(days=int(days)) if days else None
+        try:
+            _row, new_token = tokens.create(
+                request.user.pk,
+                name=form.cleaned_data["name"],
+                expires_at=expires_at,
+                models=form.cleaned_data["models"],
+            )
+        except ChatError as exc:
+            form.add_error(None, exc.message)
+        else:
+            form = TokenForm(offers=offers)
+    context = {
+        "form": form,
+        "new_token": new_token,
+        "tokens": ApiToken.objects.for_user(request.user.pk).filter(revoked_at__isnull=True),
+        "base_url": request.build_absolute_uri("/v1"),
+    }
+    return render(request, "chat/tokens.html", context)
+
+
+@require_POST
+@login_required
+def revoke_api_token(request, token_id):
+    try:
+        tokens.revoke(request.user.pk, token_id)
+    except ChatError:
+        raise Http404 from None
+    return redirect("chat:tokens")
 
 
 class LoginView(auth_views.LoginView):

@@ -318,6 +318,9 @@ CHAT_RATE_LIMIT = env.int("CHAT_RATE_LIMIT", default=0)
 CHAT_MAX_STREAMS_PER_USER = env.int("CHAT_MAX_STREAMS_PER_USER", default=0)
 CHAT_DAILY_TOKEN_QUOTA = env.int("CHAT_DAILY_TOKEN_QUOTA", default=0)
 CHAT_MONTHLY_TOKEN_QUOTA = env.int("CHAT_MONTHLY_TOKEN_QUOTA", default=0)
+# Off: conversations held through the OpenAI-compatible API (/v1/) are not kept (their
+# usage still counts).
+CHAT_API_SAVES_HISTORY = env.bool("CHAT_API_SAVES_HISTORY", default=True)
 # Off: staff see the conversations' metadata and usage in the admin, not what was said.
 CHAT_ADMIN_SHOWS_CONTENT = env.bool("CHAT_ADMIN_SHOWS_CONTENT", default=True)
 CHAT_MAX_PROMPT_CHARS = env.int("CHAT_MAX_PROMPT_CHARS", default=32000)

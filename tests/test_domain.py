@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from chat import api, conversations, errors, turns
-from chat.errors import ChatError, Conflict, Invalid, NotFound
+from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -323,7 +323,16 @@ def test_the_pages_of_conversations_are_the_persons_own_most_recent_first(owner,
     assert [c.title for c in conversations.page(owner.pk, 1, query="2")[0]] == ["mine 2"]
 
 
-@pytest.mark.parametrize(("error", "status"), [(Invalid("bad"), 400), (NotFound(), 404), (Conflict("not now"), 409)])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (Invalid("bad"), 400),
+        (Forbidden("not yours"), 403),
+        (NotFound(), 404),
+        (Conflict("not now"), 409),
+        (OverLimit("wait", retry_after=7), 429),
+    ],
+)
 def test_every_refusal_has_one_status_for_sync_and_async_views_alike(owner, client, error, status):
     client.force_login(owner)
     factory = RequestFactory()
@@ -338,7 +347,8 @@ def test_every_refusal_has_one_status_for_sync_and_async_views_alike(owner, clie
         raise error
 
     for view in (sync_view, async_view):
-        request = factory.post("/")
+        # A GET: no CSRF check stands before the refusal.
+        request = factory.get("/")
         request.session = client.session
         if view is sync_view:
             request.user = owner
@@ -346,6 +356,8 @@ def test_every_refusal_has_one_status_for_sync_and_async_views_alike(owner, clie
         assert isinstance(response, JsonResponse)
         assert response.status_code == status
         assert json.loads(response.content)["error"] == error.message
+        if isinstance(error, OverLimit):
+            assert response["Retry-After"] == "7" and json.loads(response.content)["retry_after"] == 7
 
 
 def test_every_kind_of_refusal_has_a_status():

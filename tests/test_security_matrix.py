@@ -17,7 +17,8 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from chat.models import Conversation, Message
+from chat import tokens
+from chat.models import ApiToken, Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +39,17 @@ OWN = {
     "chat:api-stream",
     "chat:api-regenerate",
     "chat:api-edit",
+    "chat:api-token",
+    "chat:revoke-token",
 }
-PRIVATE = {"chat:index", "chat:api-conversations", "chat:api-models", "chat:api-usage"}
+PRIVATE = {
+    "chat:index",
+    "chat:api-conversations",
+    "chat:api-models",
+    "chat:api-usage",
+    "chat:api-tokens",
+    "chat:tokens",
+}
 ADMIN = {"admin:index"}
 PUBLIC = {
     "login",
@@ -50,6 +60,8 @@ PUBLIC = {
     "chat:demo-chat-completions",  # needs the demo's API key
     "chat:demo-models",  # needs the demo's API key
     "chat:api-diagnostics-stream",  # needs doctor's signed token (or staff)
+    "chat:openai-models",  # needs a personal API token
+    "chat:openai-chat-completions",  # needs a personal API token
 }
 CLASSIFIED = OWN | PRIVATE | ADMIN | PUBLIC
 # Public patterns that refuse anybody without their key or token, whatever the session.
@@ -57,9 +69,14 @@ KEYED = {
     "chat:demo-chat-completions": (401, 403),
     "chat:demo-models": (401, 403),
     "chat:api-diagnostics-stream": (403,),
+    "chat:openai-models": (401,),
+    "chat:openai-chat-completions": (401,),
 }
 # Exempt from CSRF by design: a bearer key, never a cookie, authenticates it (chat/demo.py).
-CSRF_EXEMPT = {"chat:demo-chat-completions"}
+CSRF_EXEMPT = {"chat:demo-chat-completions", "chat:openai-chat-completions"}
+
+# Forms of the pages that answer with a redirect back to their page once done.
+FORM_POSTS = {"chat:revoke-token"}
 
 # Which of the owner's messages a `message_id` names, by pattern; the answer otherwise.
 QUESTION_ID = {"chat:api-edit"}
@@ -137,17 +154,20 @@ def rows(owner):
     )
     question = conversation.messages.create(role="user", content="Owner secret question")
     answer = conversation.messages.create(role="assistant", content="Owner secret answer", status="complete")
-    return conversation, question, answer
+    token, _secret = tokens.create(owner.pk, name="Owner's script")
+    return conversation, question, answer, token
 
 
 def url_of(name, rows):
-    conversation, question, answer = rows
+    conversation, question, answer, token = rows
     kwargs = {}
     for param in PARAMS[name]:
         if param == "conversation_id":
             kwargs[param] = conversation.pk
         elif param == "message_id":
             kwargs[param] = (question if name in QUESTION_ID else answer).pk
+        elif param == "token_id":
+            kwargs[param] = token.pk
         else:
             pytest.fail(f"{name}: no id to fill its path parameter {param!r} with; add it to url_of()")
     return reverse(name, kwargs=kwargs)
@@ -158,7 +178,8 @@ def snapshot(owner):
     conversations = list(Conversation.objects.filter(owner=owner).order_by("pk").values())
     messages = list(Message.objects.filter(conversation__owner=owner).order_by("pk").values())
     user = get_user_model().objects.filter(pk=owner.pk).values().first()
-    return conversations, messages, user
+    api_tokens = list(ApiToken.objects.filter(user=owner).order_by("pk").values())
+    return conversations, messages, user, api_tokens
 
 
 def call(client, method, url, body=None, **extra):
@@ -199,6 +220,9 @@ def test_the_owner_reaches_their_own(name, method, owner, rows, upstream):
     client.force_login(owner)
     response = call(client, method, url_of(name, rows), OWNER_BODY.get(name))
     # The call got past sign-in and ownership (400: the harmless bodies above are refused).
+    if name in FORM_POSTS:
+        assert response.status_code == 302 and not response["Location"].startswith(reverse(settings.LOGIN_URL))
+        return
     assert response.status_code in (200, 201, 204, 400), (name, method, response.status_code, text_of(response))
 
 

@@ -73,6 +73,7 @@ class LiveAnswer:
         # What its usage is estimated from when the provider reports none (chat.usage).
         self.offer = turn.offer
         self.prompt = turn.messages
+        self.token_id = turn.token_id
         self.content = Text()
         self.reasoning = Text()
         self.status = Status.STREAMING

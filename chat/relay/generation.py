@@ -79,8 +79,8 @@ class Generator:
                 parser,
                 model=offer.name,
                 messages=turn.messages,
-                max_tokens=offer.output_limit,
-                params=offer.params,
+                max_tokens=turn.max_tokens or offer.output_limit,
+                params=offer.params + turn.params,
             ):
                 answer.append(deltas)
             answer.finish_reason = parser.finish_reason
@@ -129,7 +129,9 @@ class Generator:
         answer.duration_ms = int((time.monotonic() - answer.started) * 1000)
         outcome = answer.outcome()
         outcome["status"] = status
-        charge = usage.settle(outcome, user_id=answer.user_id, offer=answer.offer, messages=answer.prompt)
+        charge = usage.settle(
+            outcome, user_id=answer.user_id, offer=answer.offer, messages=answer.prompt, token_id=answer.token_id
+        )
         # Its streams' last event tells the usage as saved, estimated or not.
         answer.usage = {"prompt_tokens": outcome["prompt_tokens"], "completion_tokens": outcome["completion_tokens"]}
         answer.usage_estimated = outcome["usage_estimated"]

@@ -58,6 +58,11 @@ def save_titles(titles):
 
 
 @in_database_thread
+def delete_conversation(conversation_id):
+    Conversation.objects.filter(pk=conversation_id).delete()
+
+
+@in_database_thread
 def to_stop(answer_ids):
     """
     Which of these answers to stop: those another process was asked to stop (status

@@ -90,6 +90,15 @@ export class Sidebar {
     link.href = `/c/${conversation.id}/`;
     link.textContent = this.untitled(conversation);
     link.title = this.untitled(conversation);
+    if (conversation.api_token) {
+      // Held through the OpenAI-compatible API: which token, on hover.
+      const badge = document.createElement("span");
+      badge.className = "api-badge";
+      badge.textContent = "API";
+      badge.title = format(t.viaToken, { name: conversation.api_token });
+      link.prepend(badge);
+      link.title = `${badge.title} · ${link.title}`;
+    }
     if (conversation.id === this.hooks.currentId()) link.setAttribute("aria-current", "page");
     const actions = document.createElement("span");
     actions.className = "chat-actions";
