@@ -48,6 +48,7 @@ def stream_table(conc, entry, tokens):
         ("Node relay (memory run)", entry.get("node-memory")),
         ("**Django relay**, later turns", entry.get("relay")),
         ("**Django relay**, new chats", entry.get("relay-new-chats")),
+        ("**Django relay**, OpenAI API (/v1)", entry.get("relay-api")),
     ]
     for name, row in rows:
         if not row:
@@ -113,6 +114,16 @@ def targets(results):
                             ratio is not None and ratio <= P99_RATIO,
                         )
                     )
+        if small and small.get("relay-api") and small.get("relay"):
+            api, page = small["relay-api"], small["relay"]
+            ratio = _ratio(api["cpu_ms_per_1k_tokens"], page["cpu_ms_per_1k_tokens"])
+            rows.append(
+                (
+                    f"200 streams: CPU per 1k tokens through /v1 ≤ a page turn's{tag}",
+                    f"{api['cpu_ms_per_1k_tokens']} vs {page['cpu_ms_per_1k_tokens']} ms = {ratio:.2f}×",
+                    ratio is not None and ratio <= 1.0,
+                )
+            )
         big = entry.get("1000") or entry.get(1000)
         if big:
             node = big.get("seed-node-relay")

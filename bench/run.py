@@ -63,6 +63,15 @@ LIMITS_ON = {
     "CHAT_MONTHLY_TOKEN_QUOTA": str(10**12),
 }
 PROMPT = "Write a short poem about relays."
+# The two earlier turns of every benchmark conversation but new chats.
+EARLIER = [
+    message
+    for turn in range(2)
+    for message in (
+        {"role": "user", "content": f"Question {turn}? " * 10},
+        {"role": "assistant", "content": f"Answer {turn}. " * 40},
+    )
+]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -273,10 +282,12 @@ class Users:
         self.port = server_port
         self.count = 0
 
-    def create(self, n, *, prefix, login_over_http=3, new_chats=False):
+    def create(self, n, *, prefix, login_over_http=3, new_chats=False, api=False):
         """
         `n` users logged in, each with a conversation: with two earlier turns of history, or
-        with `new_chats` a fresh one, whose first message asks the model for a title.
+        with `new_chats` a fresh one, whose first message asks the model for a title. With
+        `api`, each also has a personal API token, and the conversation is that token's, as
+        an OpenAI client that sends its history again goes on with it.
         """
         from django.contrib.auth import get_user_model
         from django.contrib.auth.hashers import make_password
@@ -299,19 +310,34 @@ class Users:
         # Two earlier turns in each conversation, so that every answer loads history.
         earlier = []
         for conversation in [] if new_chats else conversations:
-            for turn in range(2):
-                earlier.append(Message(conversation=conversation, role="user", content=f"Question {turn}? " * 10))
-                earlier.append(
-                    Message(conversation=conversation, role="assistant", content=f"Answer {turn}. " * 40, model=MODEL)
-                )
+            earlier += [
+                Message(conversation=conversation, role=m["role"], content=m["content"], model=MODEL) for m in EARLIER
+            ]
         Message.objects.bulk_create(earlier, batch_size=500)
+        secrets_of = {}
+        if api:
+            from chat import tokens, turns
+
+            for user, conversation in zip(users, conversations, strict=True):
+                _row, secrets_of[user.pk] = tokens.create(user.pk, name="bench")
+                conversation.api_token = _row
+                conversation.api_thread = turns.api_thread("", EARLIER[0]["content"])
+            Conversation.objects.bulk_update(conversations, ["api_token", "api_thread"], batch_size=500)
         logins = []
         for index, (user, conversation) in enumerate(zip(users, conversations, strict=True)):
             if index < login_over_http:
                 session, csrf = self.login(user.username, password)
             else:
                 session, csrf = self.session_for(user), None
-            logins.append({"user": user, "conversation": conversation, "session": session, "csrf": csrf})
+            logins.append(
+                {
+                    "user": user,
+                    "conversation": conversation,
+                    "session": session,
+                    "csrf": csrf,
+                    "token": secrets_of.get(user.pk),
+                }
+            )
         self._fetch_csrf_tokens([entry for entry in logins if entry["csrf"] is None])
         return logins
 
@@ -371,6 +397,19 @@ class Users:
             list(pool.map(fetch, entries))
 
     def plan(self, logins):
+        if logins and logins[0]["token"]:
+            # An OpenAI client: its token, and the whole conversation again with the question.
+            body = json.dumps(
+                {"model": MODEL, "stream": True, "messages": [*EARLIER, {"role": "user", "content": PROMPT}]}
+            )
+            return [
+                {
+                    "url": f"http://127.0.0.1:{self.port}/v1/chat/completions",
+                    "headers": {"authorization": f"Bearer {entry['token']}", "content-type": "application/json"},
+                    "body": body,
+                }
+                for entry in logins
+            ]
         return [
             {
                 "url": f"http://127.0.0.1:{self.port}/api/chats/{entry['conversation'].pk}/messages/",
@@ -508,15 +547,15 @@ class Bench:
         run_load(plan, len(logins), self.args.tokens, self.args.interval)
         wait_until_finished(before)
 
-    def streams(self, conc, env=None, *, new_chats=False):
+    def streams(self, conc, env=None, *, new_chats=False, api=False):
         """
         N concurrent authenticated chats against a fresh server (with `env` added to its
         settings): later turns of conversations with history, or with `new_chats` each one's
         first message, which asks for a title too. The CPU counts until the titles are made.
         """
         with self.server(env) as server:
-            prefix = f"{'n' if new_chats else 's'}{conc}x{self.servers}"
-            logins = self.users.create(conc, prefix=prefix, new_chats=new_chats)
+            prefix = f"{'n' if new_chats else 'a' if api else 's'}{conc}x{self.servers}"
+            logins = self.users.create(conc, prefix=prefix, new_chats=new_chats, api=api)
             plan = write_plan(self.workdir / f"streams-{conc}.plan", self.users.plan(logins))
             self.warm_up(server)
             time.sleep(0.5)
@@ -816,7 +855,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=1, help="repeat the stream scenarios this many times")
     parser.add_argument(
         "--scenarios",
-        default="streams,new-chats,limits,single,history,disconnect",
+        default="streams,new-chats,api,limits,single,history,disconnect",
         help="which scenarios, comma-separated",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
@@ -850,6 +889,8 @@ def main():
                     entry[conc]["relay"] = bench.streams(conc)
                     if "new-chats" in scenarios:
                         entry[conc]["relay-new-chats"] = bench.streams(conc, new_chats=True)
+                    if "api" in scenarios:
+                        entry[conc]["relay-api"] = bench.streams(conc, api=True)
                 results["rounds"].append(entry)
                 log(f"round {round_number + 1} of {args.rounds} done")
         if "limits" in scenarios:
