@@ -61,10 +61,11 @@ export class Sidebar {
   }
 
   // After an answer: the conversation moved to the top and may have a new title, which the
-  // server may name a moment later.
+  // server may name a moment later, or later still on a busy morning (titles wait their turn).
   refresh(titleMayFollow) {
     this.load().catch(() => {});
-    if (titleMayFollow) setTimeout(() => this.load().catch(() => {}), 3000);
+    if (!titleMayFollow) return;
+    for (const delay of [3000, 15000]) setTimeout(() => this.load().catch(() => {}), delay);
   }
 
   async loadMore() {
