@@ -1,12 +1,185 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count
-from django.utils.text import Truncator
+from django.contrib.admin import helpers
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, F
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.html import format_html
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
-from chat import providers
-from chat.models import Conversation, Message, Provider, ProviderModel
+from chat import admin_usage, providers
+from chat.models import Allowance, ApiToken, Conversation, Message, Provider, ProviderModel, StaffRead, Usage
+
+User = get_user_model()
+
+
+def shows_content():
+    """CHAT_ADMIN_SHOWS_CONTENT, read at each request: off, staff see what was said nowhere here."""
+    return settings.CHAT_ADMIN_SHOWS_CONTENT
+
+
+class Named:
+    """
+    What the admin's templates show for an object (its breadcrumbs, the title of its history or
+    its deletion) in place of the object, whose str() is what was said (a conversation's title,
+    a message's content): its model's name and its id.
+    """
+
+    def __init__(self, model, pk):
+        self.pk = pk
+        self.label = f"{capfirst(model._meta.verbose_name)} #{pk}"
+
+    def __str__(self):
+        return self.label
+
+
+class HidesContent:
+    """
+    For the admins of what people wrote (conversations, messages): with CHAT_ADMIN_SHOWS_CONTENT
+    off, the `content_fields` are shown nowhere (pages, columns, search) and the object's str()
+    neither, where Django's admin would show it (breadcrumbs, titles, the deletion's list, the
+    action checkbox's label, the log). What was said cannot be edited then either: the pages are
+    read-only, so a form never saves the fields it does not show.
+    """
+
+    content_fields = ()
+    content_search_fields = ()
+
+    def label(self, obj):
+        return Named(self.model, obj.pk).label
+
+    def has_add_permission(self, request, *args):
+        return shows_content() and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return shows_content() and super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if shows_content() else [name for name in fields if name not in self.content_fields]
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return columns if shows_content() else ["private_label" if name == "__str__" else name for name in columns]
+
+    def get_search_fields(self, request):
+        # Searching by content would tell it, a probe at a time.
+        fields = super().get_search_fields(request)
+        return fields if shows_content() else [name for name in fields if name not in self.content_search_fields]
+
+    @admin.display(description=_("id"), ordering="pk")
+    def private_label(self, obj):
+        return self.label(obj)
+
+    def action_checkbox(self, obj):
+        if shows_content():
+            return super().action_checkbox(obj)
+        # As Django's, named by the id: Django's label quotes str(obj).
+        attrs = {"class": "action-select", "aria-label": self.label(obj)}
+        return forms.CheckboxInput(attrs, lambda value: False).render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not shows_content():
+            named = Named(self.model, unquote(object_id))
+            extra_context = {**(extra_context or {}), "original": named, "subtitle": named.label}
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if (
+            isinstance(response, TemplateResponse)
+            and response.status_code == 200
+            and "adminform" in response.context_data
+        ):
+            self.record_read(request, response.context_data["adminform"].form.instance)
+        return response
+
+    def record_read(self, request, obj):
+        raise NotImplementedError
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not shows_content():
+            named = Named(self.model, unquote(object_id))
+            extra_context = {
+                **(extra_context or {}),
+                "object": named,
+                "title": _("Change history: %s") % named.label,
+            }
+        return super().history_view(request, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not shows_content():
+            extra_context = {**(extra_context or {}), "object": Named(self.model, unquote(object_id))}
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        return without_content(super().get_deleted_objects(objs, request), objs)
+
+    def response_delete(self, request, obj_display, obj_id):
+        if not shows_content():
+            obj_display = Named(self.model, obj_id).label
+        return super().response_delete(request, obj_display, obj_id)
+
+    def log_deletions(self, request, queryset):
+        if shows_content():
+            return super().log_deletions(request, queryset)
+        # Django's log entry keeps str(obj), shown again in "Recent actions".
+        content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+        return LogEntry.objects.bulk_create(
+            LogEntry(
+                user_id=request.user.pk,
+                content_type_id=content_type.pk,
+                object_id=str(obj.pk),
+                object_repr=Named(self.model, obj.pk).label,
+                action_flag=DELETION,
+            )
+            for obj in queryset
+        )
+
+
+def without_content(deleted, objs):
+    """
+    get_deleted_objects()'s answer without what was said, when CHAT_ADMIN_SHOWS_CONTENT is
+    off: Django lists every object deleted along by its str(), conversations' titles and
+    messages' content among them. The objects asked for are listed by their id; the summary
+    (how many of each model) stays.
+    """
+    if shows_content():
+        return deleted
+    _deleted_objects, model_count, perms_needed, protected = deleted
+    listed = [
+        str(obj) if not isinstance(obj, Conversation | Message) else Named(type(obj), obj.pk).label for obj in objs
+    ]
+    return listed, model_count, perms_needed, protected
+
+
+def record_staff_read(request, conversation_id, message_id=None):
+    """
+    A StaffRead of a staff member opening a conversation or a message of another person: who,
+    whose, which and when. None when it is their own.
+    """
+    owner = Conversation.objects.filter(pk=conversation_id).values_list("owner_id", "owner__username").first()
+    if owner is None or owner[0] == request.user.pk:
+        return None
+    return StaffRead.objects.create(
+        staff=request.user,
+        staff_username=request.user.get_username(),
+        owner_id=owner[0],
+        owner_username=owner[1],
+        conversation_id=conversation_id,
+        conversation_number=conversation_id,
+        message_id=message_id,
+        message_number=message_id,
+    )
 
 
 class MessageInline(admin.TabularInline):
@@ -16,7 +189,12 @@ class MessageInline(admin.TabularInline):
     ordering = ["id"]
     extra = 0
     can_delete = False
-    show_change_link = True
+    # Its rows are named by the message's id, not by its content (str()).
+    template = "admin/chat/conversation/message_inline.html"
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if shows_content() else [name for name in fields if name != "short_content"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -30,16 +208,18 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "owner", "model", "message_count", "updated_at"]
-    list_filter = ["model", "messages__status", "updated_at"]
-    list_select_related = ["owner"]
+class ConversationAdmin(HidesContent, admin.ModelAdmin):
+    list_display = ["__str__", "owner", "model", "api_token", "message_count", "updated_at"]
+    list_filter = ["model", "messages__status", "updated_at", ("api_token", admin.EmptyFieldListFilter)]
+    list_select_related = ["owner", "api_token"]
     search_fields = ["title", "owner__username", "owner__email", "messages__content"]
     readonly_fields = ["created_at"]
     raw_id_fields = ["owner"]
     date_hierarchy = "updated_at"
     inlines = [MessageInline]
     show_full_result_count = False
+    content_fields = ("title", "system_prompt")
+    content_search_fields = ("title", "messages__content")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(message_count=Count("messages", distinct=True))
@@ -48,19 +228,49 @@ class ConversationAdmin(admin.ModelAdmin):
     def message_count(self, conversation):
         return conversation.message_count
 
+    def record_read(self, request, conversation):
+        record_staff_read(request, conversation.pk)
+
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(HidesContent, admin.ModelAdmin):
     list_display = ["__str__", "conversation", "role", "status", "model", "completion_tokens", "created_at"]
     list_filter = ["status", "role", "model", "created_at"]
     list_select_related = ["conversation"]
     search_fields = ["content", "conversation__title", "conversation__owner__username"]
     raw_id_fields = ["conversation"]
-    readonly_fields = ["conversation", "role", "model", *Message.OUTCOME_FIELDS, "created_at", "updated_at"]
+    readonly_fields = [
+        "conversation",
+        "conversation_link",
+        "role",
+        "model",
+        *Message.OUTCOME_FIELDS,
+        "created_at",
+        "updated_at",
+    ]
     show_full_result_count = False
+    content_fields = ("content", "reasoning", "error_detail")
+    content_search_fields = ("content", "conversation__title")
 
     def has_add_permission(self, request):
         return False
+
+    def get_fields(self, request, obj=None):
+        fields = [name for name in super().get_fields(request, obj) if name != "conversation_link"]
+        # The conversation by its id, not by its title (its str()).
+        return fields if shows_content() else ["conversation_link" if n == "conversation" else n for n in fields]
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return columns if shows_content() else ["conversation_link" if n == "conversation" else n for n in columns]
+
+    @admin.display(description=_("conversation"), ordering="conversation")
+    def conversation_link(self, message):
+        url = reverse("admin:chat_conversation_change", args=[message.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, Named(Conversation, message.conversation_id))
+
+    def record_read(self, request, message):
+        record_staff_read(request, message.conversation_id, message.pk)
 
 
 class ProviderForm(forms.ModelForm):
@@ -206,3 +416,255 @@ class ProviderModelAdmin(PricesInCurrency, admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["name", "display_name", "provider__name"]
     readonly_fields = ["from_environment"]
+
+
+class ReadOnly:
+    """Records the product writes itself: staff read them, never add, change or delete them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _cost_column():
+    return f"{_('cost')} ({settings.CHAT_CURRENCY})"
+
+
+@admin.register(Usage)
+class UsageAdmin(ReadOnly, admin.ModelAdmin):
+    """
+    The usage report: the rows (user, day, model) as filtered, their totals, a chart of the
+    tokens per day, the totals per user and model, and the CSV export of the rows as filtered
+    (usage/export/, with the page's query string).
+    """
+
+    list_display = [
+        "user",
+        "day",
+        "model",
+        "provider",
+        "token",
+        "requests",
+        "tokens",
+        "estimated_share",
+        "cost_display",
+    ]
+    list_filter = [
+        ("day", admin_usage.DayRangeFilter),
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "model",
+        "provider",
+        ("token", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["user", "token"]
+    search_fields = ["user__username"]
+    ordering = ["-day", "user__username", "model"]
+    list_per_page = 100
+    show_full_result_count = False
+    actions = None
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total_tokens=F("prompt_tokens") + F("completion_tokens"))
+
+    @admin.display(description=_("tokens"), ordering="total_tokens")
+    def tokens(self, usage):
+        return usage.total_tokens
+
+    @admin.display(description=_("estimated share"))
+    def estimated_share(self, usage):
+        return admin_usage.percent(admin_usage.share(usage.estimated_tokens, usage.total_tokens))
+
+    @admin.display(description=lazy(_cost_column, str)(), ordering="cost")
+    def cost_display(self, usage):
+        return admin_usage.money(usage.cost)
+
+    def get_urls(self):
+        export = path(
+            "export/", self.admin_site.admin_view(self.export_view), name=f"{self.opts.app_label}_usage_export"
+        )
+        return [export, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        # A redirect (wrong filter values) has no changelist to report on.
+        if isinstance(response, TemplateResponse) and "cl" in (response.context_data or {}):
+            response.context_data.update(admin_usage.report(response.context_data["cl"]))
+        return response
+
+    def export_view(self, request):
+        """The rows of the report as its filters, search and ordering in the query string select them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # The changelist's own queryset (admin.ModelAdmin's view, without the report's sums):
+        # the export has exactly the rows the page lists, all its pages.
+        response = super().changelist_view(request)
+        if not isinstance(response, TemplateResponse) or "cl" not in (response.context_data or {}):
+            return response
+        return admin_usage.csv_response(response.context_data["cl"].queryset)
+
+
+class AllowanceForm(forms.ModelForm):
+    class Meta:
+        model = Allowance
+        fields = [
+            "user",
+            "group",
+            "messages_per_minute",
+            "max_streams",
+            "daily_tokens",
+            "monthly_tokens",
+            "allowed_models",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("user")) == bool(cleaned.get("group")):
+            raise ValidationError(_("An allowance is a user's or a group's: choose one, not both."))
+        return cleaned
+
+
+def _limit_column(name):
+    field = Allowance._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name, ordering=name)
+    def column(self, allowance):
+        value = getattr(allowance, name)
+        if value is None:
+            return _("as the settings")
+        return _("no limit") if value == 0 else value
+
+    return column
+
+
+@admin.register(Allowance)
+class AllowanceAdmin(admin.ModelAdmin):
+    """Who has which limits (chat.limits): the users' and the groups' allowances."""
+
+    form = AllowanceForm
+    list_display = ["__str__", "kind", "per_minute", "streams", "daily", "monthly", "models"]
+    list_select_related = ["user", "group"]
+    search_fields = ["user__username", "group__name"]
+    autocomplete_fields = ["user", "group"]
+
+    per_minute = _limit_column("messages_per_minute")
+    streams = _limit_column("max_streams")
+    daily = _limit_column("daily_tokens")
+    monthly = _limit_column("monthly_tokens")
+
+    @admin.display(description=_("for"))
+    def kind(self, allowance):
+        return _("user") if allowance.user_id else _("group")
+
+    @admin.display(description=_("models allowed"))
+    def models(self, allowance):
+        return ", ".join(sorted(allowance.model_ids)) or _("every enabled model")
+
+
+class AllowanceInline(admin.StackedInline):
+    model = Allowance
+    form = AllowanceForm
+    max_num = 1
+    extra = 1
+
+
+class UserAllowanceInline(AllowanceInline):
+    fk_name = "user"
+    exclude = ["group"]
+
+
+class GroupAllowanceInline(AllowanceInline):
+    fk_name = "group"
+    exclude = ["user"]
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's, with the user's allowance and a summary of their usage."""
+
+    fieldsets = [*DjangoUserAdmin.fieldsets, (_("Usage"), {"fields": ["usage_summary"]})]
+    readonly_fields = [*DjangoUserAdmin.readonly_fields, "usage_summary"]
+
+    def get_inlines(self, request, obj):
+        # Not on the add page, Django's two-step one (the username and the password first).
+        return [UserAllowanceInline] if obj is not None else []
+
+    @admin.display(description=_("usage"))
+    def usage_summary(self, user):
+        return admin_usage.user_summary(user)
+
+    def get_deleted_objects(self, objs, request):
+        # Deleting a user deletes their conversations and messages, listed by their str().
+        return without_content(super().get_deleted_objects(objs, request), objs)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Django's, with the group's allowance."""
+
+    inlines = [GroupAllowanceInline]
+
+
+@admin.register(StaffRead)
+class StaffReadAdmin(ReadOnly, admin.ModelAdmin):
+    """The trace of staff reading other people's conversations and messages here."""
+
+    list_display = ["at", "staff_username", "owner_username", "conversation_link", "message_link"]
+    list_filter = ["staff_username", ("at", admin.DateFieldListFilter)]
+    search_fields = ["staff_username", "owner_username"]
+    date_hierarchy = "at"
+    fields = ["at", "staff_username", "owner_username", "conversation_link", "message_link"]
+    readonly_fields = fields
+    show_full_result_count = False
+    actions = None
+
+    # By their id: the str() of a conversation or a message is what was said.
+    @admin.display(description=_("conversation"), ordering="conversation_number")
+    def conversation_link(self, read):
+        label = Named(Conversation, read.conversation_number)
+        if read.conversation_id is None:
+            return format_html("{} ({})", label, _("deleted"))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:chat_conversation_change", args=[read.conversation_id]), label
+        )
+
+    @admin.display(description=_("message"), ordering="message_number")
+    def message_link(self, read):
+        if read.message_number is None:
+            return "-"
+        label = Named(Message, read.message_number)
+        if read.message_id is None:
+            return format_html("{} ({})", label, _("deleted"))
+        url = reverse("admin:chat_message_change", args=[read.message_id])
+        return format_html('<a href="{}">{}</a>', url, label)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Everyone's API tokens, never their secret (only its digest is kept): staff revoke them."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "user", "prefix", "allowed_models", "expires_at", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        # Made by their owner, who alone ever sees the token.
+        return False
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, _("%(count)s tokens revoked.") % {"count": count}, messages.SUCCESS)

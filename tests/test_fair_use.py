@@ -341,3 +341,36 @@ def test_an_answer_whose_process_died_is_charged_once_as_estimated(owner_client,
     assert answer.completion_tokens == len(answer.content) // 4 + 1
     assert answer.prompt_tokens == len("Tell me about relays") // 4 + 1 + 4
     assert totals(owner) == {"prompt": answer.prompt_tokens, "completion": answer.completion_tokens, "requests": 1}
+
+
+def test_the_admin_report_equals_the_answers_usage(live, owner, outsider, upstream, admin_client):
+    from chat import tokens
+
+    for person in (owner, outsider):
+        client = live(person)
+        conversation_id = client.create_conversation()
+        client.ask(conversation_id, "hello")
+        upstream.push(Script(words=["No ", "usage."], usage=False))
+        client.ask(conversation_id, "again")
+    _row, token = tokens.create(owner.pk, name="Script")
+    stream = live().open(
+        "POST",
+        "/v1/chat/completions",
+        {"model": "fake-model", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"Authorization": f"Bearer {token}"},
+        csrf=False,
+    )
+    assert stream.status == 200 and stream.json()["object"] == "chat.completion"
+    stream.close()
+
+    response = admin_client.get("/admin/chat/usage/")
+    totals = response.context["usage_totals"]
+    answers = answers_usage(owner), answers_usage(outsider)
+    assert totals["prompt"] == sum(a["prompt"] for a in answers)
+    assert totals["completion"] == sum(a["completion"] for a in answers)
+    assert totals["requests"] == Message.objects.filter(role="assistant").count() == 5
+    estimated = Message.objects.filter(usage_estimated=True)
+    assert totals["estimated"] == sum(m.prompt_tokens + m.completion_tokens for m in estimated)
+    # The request through the token is a row of its own, under the token's name.
+    assert "Script" in response.content.decode()
+    assert Usage.objects.filter(token__name="Script").get().requests == 1

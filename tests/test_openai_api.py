@@ -263,3 +263,17 @@ def test_without_saved_history_only_the_usage_remains(sdk, owner, upstream, sett
         pass
     assert not Conversation.objects.exists() and not Message.objects.exists()
     assert Usage.objects.get(user=owner).completion_tokens == 5
+
+
+def test_staff_list_and_revoke_anyones_tokens_in_the_admin(admin_client, owner, personal_token):
+    row, secret = personal_token
+    page = admin_client.get("/admin/chat/apitoken/")
+    assert page.status_code == 200 and "My editor" in page.content.decode()
+    assert secret not in page.content.decode() and row.digest not in page.content.decode()
+    assert secret not in admin_client.get(f"/admin/chat/apitoken/{row.pk}/change/").content.decode()
+    response = admin_client.post(
+        "/admin/chat/apitoken/", {"action": "revoke", "_selected_action": [row.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert tokens.authenticate(secret) is None
+    assert ApiToken.objects.get(pk=row.pk).revoked_at is not None

@@ -20,12 +20,16 @@ def po_entries(path):
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
         if line.startswith("#,"):
             flags = [flag.strip() for flag in line[2:].split(",")]
-        elif line.startswith(("msgid ", "msgstr ")):
+        elif line.startswith(("msgid ", "msgstr ", "msgstr[0] ")):
             field, _, value = line.partition(" ")
+            # A plural entry (ngettext): Chinese has one form, msgstr[0].
+            field = "msgstr" if field == "msgstr[0]" else field
             if field == "msgid":
                 current = {"msgid": "", "msgstr": "", "flags": flags}
             current[field] += ast.literal_eval(value)
-        elif line.startswith('"') and current is not None:
+        elif line.startswith("msgid_plural "):
+            field = None
+        elif line.startswith('"') and current is not None and field is not None:
             current[field] += ast.literal_eval(line)
         elif not line.strip() and current is not None:
             if current["msgid"]:
