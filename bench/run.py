@@ -597,10 +597,11 @@ class Bench:
     def limits(self, conc):
         """
         The cost of the fair-use checks: the same streams with every limit and quota off and
-        on (none reached), alternating, --rounds pairs.
+        on (none reached), alternating, --limits-pairs pairs: a few per cent is within the
+        drift of one run to the next, so one pair says little.
         """
         pairs = []
-        for _ in range(self.args.rounds):
+        for _ in range(self.args.limits_pairs):
             off = self.streams(conc)
             on = self.streams(conc, LIMITS_ON)
             pairs.append({"off": off, "on": on})
@@ -859,6 +860,7 @@ def main():
         help="which scenarios, comma-separated",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
+    parser.add_argument("--limits-pairs", type=int, default=3, help="off/on pairs of the limits scenario")
     parser.add_argument("--history-repeats", type=int, default=30)
     parser.add_argument("--conversation-messages", type=int, default=2000)
     parser.add_argument("--sidebar-conversations", type=int, default=10_000)
