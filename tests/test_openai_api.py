@@ -3,6 +3,7 @@ The OpenAI-compatible API, used as clients use it: the real openai SDK pointed a
 server with a personal token. Same limits, usage and history as the page.
 """
 
+import re
 from datetime import timedelta
 
 import openai
@@ -13,7 +14,7 @@ from chat import tokens
 from chat.models import Allowance, ApiToken, Conversation, Message, Usage
 from tests.support import canary
 from tests.support.fake_upstream import Script
-from tests.support.live import LiveClient
+from tests.support.live import LiveClient, read_until, text_of
 
 
 @pytest.fixture
@@ -277,3 +278,30 @@ def test_staff_list_and_revoke_anyones_tokens_in_the_admin(admin_client, owner, 
     assert response.status_code == 200
     assert tokens.authenticate(secret) is None
     assert ApiToken.objects.get(pk=row.pk).revoked_at is not None
+
+
+def test_the_page_follows_an_api_answer_live_and_a_client_that_hangs_up_still_has_it_saved(
+    asgi_server, live, owner, upstream, script, personal_token
+):
+    held = script(tokens=6, hold_at=2)
+    upstream.push(held)
+    api = LiveClient(asgi_server.url)
+    body = {"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "A long story"}]}
+    stream = api.open(
+        "POST", "/v1/chat/completions", body, headers={"Authorization": f"Bearer {personal_token[1]}"}, csrf=False
+    )
+    assert stream.status == 200
+    first = stream.response.read1(65536).decode()
+    answer_id = int(re.search(r'"id":"chatcmpl-(\d+)"', first).group(1))
+    stream.close()  # the client hangs up: the answer goes on
+
+    page = live(owner).open("GET", f"/api/messages/{answer_id}/stream/")
+    events = iter(page)
+    assert next(events).name == "meta"
+    read_until(events, lambda seen: text_of(seen) == "t0 t1 ")
+    held.release.set()
+    rest = list(events)
+    page.close()
+    assert rest[-1].name == "done"
+    answer = Message.objects.get(pk=answer_id)
+    assert (answer.status, answer.content) == ("complete", "t0 t1 t2 t3 t4 t5 ")
