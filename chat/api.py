@@ -51,11 +51,6 @@ def _unauthorized():
     return JsonResponse({"error": _("Authentication required.")}, status=401)
 
 
-def _bearer(request):
-    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 def _csrf_refusal(request):
     """The CSRF middleware's refusal of a request signed in by its session cookie, or None."""
     return CsrfViewMiddleware(lambda request: None).process_view(request, _needs_csrf, (), {})
@@ -71,7 +66,7 @@ def person_of(request):
     is nobody, whatever its cookies), else its session's. Reads the database: call it from
     sync code.
     """
-    token = _bearer(request)
+    token = tokens.bearer(request)
     if token is None:
         return get_user(request)
     found = tokens.authenticate(token)
@@ -89,7 +84,7 @@ def api_view(view):
 
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
-            if _bearer(request) is None and (refusal := _csrf_refusal(request)):
+            if tokens.bearer(request) is None and (refusal := _csrf_refusal(request)):
                 return refusal
             try:
                 response = await view(request, *args, **kwargs)
@@ -106,7 +101,7 @@ def api_view(view):
 
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if _bearer(request) is not None:
+            if tokens.bearer(request) is not None:
                 request.user = person_of(request)
             elif refusal := _csrf_refusal(request):
                 return refusal

@@ -10,6 +10,11 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 
+def model_ids_of(text):
+    """The model ids of a text of one id a line (an allowance's, a token's), blank lines left out."""
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
 def estimated_tokens(text):
     """
     A generous guess of the tokens `text` takes, without the model's tokenizer: about four
@@ -576,7 +581,7 @@ class Allowance(models.Model):
 
     @property
     def model_ids(self):
-        return frozenset(line.strip() for line in self.allowed_models.splitlines() if line.strip())
+        return model_ids_of(self.allowed_models)
 
 
 class Usage(models.Model):
@@ -698,7 +703,7 @@ class ApiToken(models.Model):
 
     @property
     def model_ids(self):
-        return frozenset(line.strip() for line in self.allowed_models.splitlines() if line.strip())
+        return model_ids_of(self.allowed_models)
 
     @property
     def is_usable(self):

@@ -83,15 +83,10 @@ def error_of(exc):
     return error(400, exc.message, param=exc.field)
 
 
-def bearer(request):
-    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 @in_database_thread
 def _as_token_holder(request, function, *args, **kwargs):
     """`function(token, ...)` for the request's API token, in one database thread hop with its lookup."""
-    token = tokens.authenticate(bearer(request))
+    token = tokens.authenticate(tokens.bearer(request))
     if token is None:
         raise Unauthorized
     return function(token, *args, **kwargs)

@@ -53,6 +53,12 @@ def create(user_id, *, name, expires_at=None, models=()):
     return row, token
 
 
+def bearer(request):
+    """The token of a request's `Authorization: Bearer <token>` header; None without one."""
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def authenticate(token):
     """
     The usable ApiToken (not revoked, not expired, its user active) that `token` is, with its

@@ -217,15 +217,10 @@ def start_from_api(token, model, messages, *, params=(), max_tokens=0, save_hist
         conversation.model = offer.id
         conversation.save(update_fields=["model"])
     question_row, answer = conversation.add_turn(question["text"])
+    upstream = [{"role": m["role"], "content": m["content"]} for m in messages]
     limit = offer.output_limit
-    return Turn(
-        user_id=user_id,
-        conversation_id=conversation.pk,
-        question_id=question_row.pk,
-        answer_id=answer.pk,
-        offer=offer,
-        title=conversation.title,
-        messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+    return replace(
+        _turn(user_id, conversation, question_row, answer, upstream, offer),
         token_id=token.pk,
         params=params,
         max_tokens=min(max_tokens, limit) if max_tokens and limit else max_tokens or limit,
