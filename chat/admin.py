@@ -118,7 +118,9 @@ class HidesContent:
 
     def delete_view(self, request, object_id, extra_context=None):
         if not shows_content():
-            extra_context = {**(extra_context or {}), "object": Named(self.model, unquote(object_id))}
+            named = Named(self.model, unquote(object_id))
+            # "escaped_object" is str(obj) in the confirmation's sentences (Django 6 adds it).
+            extra_context = {**(extra_context or {}), "object": named, "escaped_object": named.label}
         return super().delete_view(request, object_id, extra_context)
 
     def get_deleted_objects(self, objs, request):
