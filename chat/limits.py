@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.signals import setting_changed
-from django.db import connection
-from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -29,13 +27,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from chat.errors import Forbidden, OverLimit
-from chat.models import Allowance, Message, Usage
+from chat.models import Activity, Allowance, Message, Usage
 
 RELOAD_SECONDS = 5.0
 # How long a person told "too many answers at once" waits before trying again: answers end
 # within seconds to minutes, and nothing says which will end first.
 STREAMS_RETRY_SECONDS = 5
 WINDOW = timedelta(minutes=1)
+# A person's answers begun are checked against what is still generating once there are this
+# many (or their limit, if lower): the list stays short whatever their limit.
+LIVE_KEPT = 8
 
 # Each limit, the allowance field that overrides it, and the setting that sets it.
 FIELDS = {
@@ -177,46 +178,48 @@ setting_changed.connect(reset, dispatch_uid="limits-reset-setting")
 # --- The check ------------------------------------------------------------------------------
 
 
-def check(user_id, limits, *, now=None):
+def admit(user_id, limits, answer_id, *, now=None):
     """
-    Refuse (OverLimit) a turn of the user `user_id` over one of their `limits`, before
-    anything is saved: a month's or a day's tokens spent, as many answers generating as they
-    may have at once, as many messages in the last minute as they may send. A query for the
-    answers and one for the tokens, as the limits in force need; with the answers' limits the
-    user's row is held until the turn's transaction ends, so that two turns begun together
-    cannot both pass a limit that only one fits in. Run it in the turn's transaction.
+    Refuse (OverLimit) the turn of the user `user_id` whose answer `answer_id` was just added,
+    if it is over one of their `limits`: a month's or a day's tokens spent, as many answers
+    generating as they may have at once, as many answers begun in the last minute as they may
+    ask. Else count the answer as begun. Run it in the turn's transaction, which a refusal
+    rolls back, so that nothing of the turn is saved; the person's Activity row is held until
+    it ends, so that two turns begun together cannot both pass a limit only one fits in.
+
+    Its cost is per turn, not per message kept: the quotas read the day's totals
+    (models.Usage), the other limits the person's Activity row by primary key.
     """
     if not limits.counts_anything:
         return
     now = now or timezone.now()
     today = timezone.localdate(now)
-    # Plain queries, each a short range of an index: measured, they cost a turn a third of
-    # the CPU of one query of subqueries, whose building by the ORM cost more than the rest.
     found = {}
-    if limits.max_streams or limits.messages_per_minute:
-        if connection.features.has_select_for_update:
-            # SQLite needs no lock: its transactions take the write lock as they begin.
-            get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk").first()
-        answers = Message.objects.filter(conversation__owner_id=user_id, role=Message.Role.ASSISTANT)
-        recent = Q(created_at__gt=now - WINDOW) if limits.messages_per_minute else Q(pk__in=[])
-        live = Q(status__in=Message.LIVE_STATUSES) if limits.max_streams else Q(pk__in=[])
-        rows = list(answers.filter(recent | live).order_by().values_list("status", "created_at"))
-        found["streams"] = sum(1 for status, _created in rows if status in Message.LIVE_STATUSES)
-        started = sorted((created for _status, created in rows if created > now - WINDOW), reverse=True)
-        if limits.messages_per_minute and len(started) >= limits.messages_per_minute:
-            # The answer begun messages_per_minute answers ago was within the minute: the limit
-            # frees up when it is a minute old.
-            found["oldest_recent"] = started[limits.messages_per_minute - 1]
     if limits.monthly_tokens or limits.daily_tokens:
         first = today.replace(day=1) if limits.monthly_tokens else today
-        days = Usage.objects.filter(user_id=user_id, day__gte=first).values_list(
-            "day", "prompt_tokens", "completion_tokens"
-        )
-        for day, prompt, completion in days:
-            found["month"] = found.get("month", 0) + prompt + completion
-            if day == today:
-                found["today"] = found.get("today", 0) + prompt + completion
+        found["month"], found["today"] = Usage.objects.spent(user_id, first, today)
+    row = Activity.objects.read(user_id)
+    if row is None:
+        Activity.objects.get_or_create(user_id=user_id)
+        row = Activity.objects.read(user_id)
+    live = [int(i) for i in row[0].split()]
+    moment = now.timestamp()
+    starts = [float(t) for t in row[1].split() if moment - float(t) < WINDOW.total_seconds()]
+    if len(live) >= min(limits.max_streams or LIVE_KEPT, LIVE_KEPT):
+        # Some may have ended since: which are still generating, their answers say.
+        live = sorted(Message.objects.filter(pk__in=live).live().values_list("pk", flat=True))
+    found["streams"] = len(live)
+    if limits.messages_per_minute and len(starts) >= limits.messages_per_minute:
+        # The answer begun messages_per_minute answers ago was within the minute: the limit
+        # frees up when it is a minute old.
+        oldest = sorted(starts, reverse=True)[limits.messages_per_minute - 1]
+        found["oldest_recent"] = datetime.fromtimestamp(oldest, tz=timezone.get_current_timezone())
+    refuse(limits, found, today, now)
+    Activity.objects.write(user_id, " ".join(map(str, [*live, answer_id])), " ".join(map(repr, [*starts, moment])))
 
+
+def refuse(limits, found, today, now):
+    """Raise OverLimit for the first of `limits` that what was `found` reaches."""
     if limits.monthly_tokens and (found.get("month") or 0) >= limits.monthly_tokens:
         renews = _midnight((today.replace(day=1) + timedelta(days=32)).replace(day=1))
         raise OverLimit(
@@ -276,4 +279,5 @@ def wait_words(moment, now):
     seconds = _seconds_until(moment, now)
     if seconds < 60:
         return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
-    return timeuntil(moment, now, depth=2)
+    # From the whole seconds told in Retry-After: 59.9 s is "1 minute", not "0 minutes".
+    return timeuntil(now + timedelta(seconds=seconds), now, depth=2)

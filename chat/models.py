@@ -323,12 +323,8 @@ class Message(models.Model):
         indexes = [
             # A conversation's messages in order.
             models.Index(fields=["conversation", "id"], name="message_conversation_order"),
-            # Finding answers left streaming by a process that died; a user's live answers
-            # (CHAT_MAX_STREAMS_PER_USER).
+            # Finding answers left streaming by a process that died.
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
-            # A user's answers of the last minute (CHAT_RATE_LIMIT): the server's last minute
-            # is a short range of this index, whoever the user.
-            models.Index(fields=["created_at"], name="message_created"),
         ]
 
     def __str__(self):
@@ -584,6 +580,30 @@ class Allowance(models.Model):
         return model_ids_of(self.allowed_models)
 
 
+class UsageQuerySet(models.QuerySet):
+    def spent(self, user_id, first_day, today):
+        """
+        (tokens since `first_day`, tokens of `today`) of the user `user_id`: what the quotas
+        read as a turn begins. One statement written once, not an ORM query: building the
+        query cost a turn more CPU (0.57 ms) than the relay spends on 20 tokens; run as
+        plain SQL, 0.05 ms.
+        """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        column = {name: quote(Usage._meta.get_field(name).column) for name in ("user", "day")}
+        tokens = f"{quote('prompt_tokens')} + {quote('completion_tokens')}"
+        today_only = f"CASE WHEN {column['day']} = %s THEN {tokens} ELSE 0 END"
+        sql = (
+            f"SELECT COALESCE(SUM({tokens}), 0), COALESCE(SUM({today_only}), 0)"
+            f" FROM {quote(Usage._meta.db_table)} WHERE {column['user']} = %s AND {column['day']} >= %s"
+        )
+        adapt = connection.ops.adapt_datefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [adapt(today), user_id, adapt(first_day)])
+            month, day = cursor.fetchone()
+        return int(month), int(day)
+
+
 class Usage(models.Model):
     """
     A user's running totals for a day (in the server's time zone, TIME_ZONE) and a model: what
@@ -608,6 +628,8 @@ class Usage(models.Model):
     # At the model's prices when the answers ended (CHAT_CURRENCY); 0 when it has none.
     cost = models.DecimalField(_("cost"), max_digits=16, decimal_places=6, default=0)
 
+    objects = UsageQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("usage")
         verbose_name_plural = _("usage")
@@ -626,6 +648,64 @@ class Usage(models.Model):
     @property
     def tokens(self):
         return self.prompt_tokens + self.completion_tokens
+
+
+class ActivityQuerySet(models.QuerySet):
+    """
+    The two statements of the limits' check, by primary key, written once: as ORM queries
+    they cost a turn 0.4 ms each to build, as plain SQL 0.05 ms.
+    """
+
+    def read(self, user_id):
+        """(live, starts) of the user's row, None when they have none; locked until the
+        transaction ends where the database can lock a row (SQLite's transaction holds the
+        whole database)."""
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        sql = (
+            f"SELECT {quote('live')}, {quote('starts')} FROM {quote(Activity._meta.db_table)}"
+            f" WHERE {quote(Activity._meta.pk.column)} = %s"
+        )
+        if connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id])
+            return cursor.fetchone()
+
+    def write(self, user_id, live, starts):
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        sql = (
+            f"UPDATE {quote(Activity._meta.db_table)} SET {quote('live')} = %s, {quote('starts')} = %s"
+            f" WHERE {quote(Activity._meta.pk.column)} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [live, starts, user_id])
+
+
+class Activity(models.Model):
+    """
+    What a person has begun lately, as the limits of answers at once and of messages a minute
+    read it (chat.limits.admit): one row by primary key, however long their history. `live`:
+    the ids of the answers begun that may still be generating (an ended one is dropped when
+    the list is next checked against the answers); `starts`: when each of the last minute's
+    answers began (seconds since the epoch). Both space-separated, written only there.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, primary_key=True, related_name="+", verbose_name=_("user")
+    )
+    live = models.TextField(_("answers that may be generating"), blank=True, default="")
+    starts = models.TextField(_("answers begun in the last minute"), blank=True, default="")
+
+    objects = ActivityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activity")
+
+    def __str__(self):
+        return str(self.user)
 
 
 class StaffRead(models.Model):

@@ -62,7 +62,7 @@ def start(user_id, conversation_id, content, *, model=None):
     conversations.check_model(model)
     conversation = conversations.get(user_id, conversation_id)
     offer = conversations.use_model(conversation, model)
-    check_limits(user_id, offer)
+    person = check_model(user_id, offer)
     # The history is read before the question is saved; the same read tells whether an answer
     # is still being generated here (from another tab or device): one answer at a time, or
     # the turns would interleave.
@@ -70,7 +70,7 @@ def start(user_id, conversation_id, content, *, model=None):
     if live and not _only_abandoned(conversation):
         raise Conflict(_("An answer in this conversation is still being generated: stop it or wait for it to end."))
     question, answer = conversation.add_turn(content)
-    turn = _turn(user_id, conversation, question, answer, messages, offer)
+    turn = _turn(user_id, conversation, question, answer, messages, offer, person)
     if first and settings.CHAT_AUTO_TITLE:
         title_offer = catalogue.current().find(settings.CHAT_TITLE_MODEL) or offer
         if not title_offer.is_demo:
@@ -86,11 +86,11 @@ def _only_abandoned(conversation):
     return bool(conversation.messages.mark_abandoned()) and not conversation.messages.live().exists()
 
 
-def check_limits(user_id, offer):
-    """Refuse a turn the person's limits do not allow (chat.limits): before anything is saved."""
+def check_model(user_id, offer):
+    """The person's limits (chat.limits), if they allow `offer`'s model: refused before anything is saved."""
     person = limits.of(user_id)
     person.check_model(offer, catalogue.current())
-    limits.check(user_id, person)
+    return person
 
 
 def history_tokens(offer):
@@ -121,9 +121,9 @@ def regenerate(user_id, answer_id, *, model=None):
     if question is None:
         raise Invalid(_("There is no question to answer again."))
     offer = conversations.use_model(conversation, model)
-    check_limits(user_id, offer)
+    person = check_model(user_id, offer)
     answer.delete()
-    return _answer_again(user_id, conversation, question, offer)
+    return _answer_again(user_id, conversation, question, offer, person)
 
 
 @transaction.atomic
@@ -138,11 +138,11 @@ def edit(user_id, question_id, content, *, model=None):
     if later.live().exists():
         raise Conflict(_("An answer after this message is still being generated: stop it first."))
     offer = conversations.use_model(conversation, model)
-    check_limits(user_id, offer)
+    person = check_model(user_id, offer)
     question.content = content
     question.save(update_fields=["content", "updated_at"])
     later.delete()
-    return _answer_again(user_id, conversation, question, offer)
+    return _answer_again(user_id, conversation, question, offer, person)
 
 
 def answer_of(user_id, answer_id):
@@ -157,15 +157,20 @@ def _message(user_id, message_id, role):
         raise NotFound from None
 
 
-def _answer_again(user_id, conversation, question, offer):
+def _answer_again(user_id, conversation, question, offer, person):
     conversation.touch()
     answer = conversation.new_answer()
     answer.save()
     messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
-    return _turn(user_id, conversation, question, answer, messages, offer)
+    return _turn(user_id, conversation, question, answer, messages, offer, person)
 
 
-def _turn(user_id, conversation, question, answer, messages, offer):
+def _turn(user_id, conversation, question, answer, messages, offer, person):
+    """
+    The turn of `answer`, once the person's limits admit it (chat.limits.admit): over one,
+    OverLimit, and the transaction that saved the turn is rolled back.
+    """
+    limits.admit(user_id, person, answer.pk)
     return Turn(
         user_id=user_id,
         conversation_id=conversation.pk,
@@ -199,7 +204,6 @@ def start_from_api(token, model, messages, *, params=(), max_tokens=0, save_hist
     if question["role"] != Message.Role.USER:
         raise Invalid(_("The last message must be the user's."), field="messages")
     check_question(question["text"])
-    limits.check(user_id, person)
     system = "\n\n".join(m["text"] for m in earlier if m["role"] == Message.Role.SYSTEM)
     system = system[: settings.CHAT_MAX_SYSTEM_PROMPT_CHARS]
     history = [(m["role"], m["text"]) for m in earlier if m["role"] in (Message.Role.USER, Message.Role.ASSISTANT)]
@@ -220,7 +224,7 @@ def start_from_api(token, model, messages, *, params=(), max_tokens=0, save_hist
     upstream = [{"role": m["role"], "content": m["content"]} for m in messages]
     limit = offer.output_limit
     return replace(
-        _turn(user_id, conversation, question_row, answer, upstream, offer),
+        _turn(user_id, conversation, question_row, answer, upstream, offer, person),
         token_id=token.pk,
         params=params,
         max_tokens=min(max_tokens, limit) if max_tokens and limit else max_tokens or limit,

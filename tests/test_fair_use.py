@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import limits
-from chat.models import Allowance, Conversation, Message, Usage
+from chat.errors import OverLimit
+from chat.models import Activity, Allowance, Conversation, Message, Usage
 from tests.support.fake_upstream import Script
 from tests.support.live import read_until, text_of
 
@@ -56,8 +59,10 @@ def test_the_rate_limit_refuses_the_message_past_it_and_says_when_it_frees_up(li
     assert 50 <= body["retry_after"] <= 60
 
     # A minute after the first of them, the limit has room again.
-    first = Message.objects.filter(role="assistant").order_by("id").first()
-    Message.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(seconds=61))
+    activity = Activity.objects.get(user=owner)
+    first, *later = activity.starts.split()
+    activity.starts = " ".join([repr(float(first) - 61), *later])
+    activity.save()
     assert client.ask(conversation_id, "hello again")[-1].name == "done"
 
 
@@ -153,6 +158,63 @@ def test_a_refused_message_keeps_the_conversation_model_unchanged(live, owner, u
 
 
 # --- Whose limits ---------------------------------------------------------------------------
+
+
+EVERY_LIMIT = limits.Limits(messages_per_minute=1000, max_streams=1000, daily_tokens=10**9, monthly_tokens=10**9)
+
+
+def new_answer(conversation, status=Message.Status.STREAMING):
+    conversation.messages.create(role="user", content="question")
+    return conversation.messages.create(role="assistant", content="", status=status)
+
+
+def statements_of_admit(owner, conversation):
+    answer = new_answer(conversation, Message.Status.COMPLETE)
+    with CaptureQueriesContext(connection) as queries:
+        limits.admit(owner.pk, EVERY_LIMIT, answer.pk)
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_the_check_reads_no_message_however_long_the_history(owner):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model")
+    limits.admit(owner.pk, EVERY_LIMIT, new_answer(conversation).pk)  # the person's first: their row is made
+    # The tokens of the day and the month, the person's row, and the new answer written into it.
+    before = statements_of_admit(owner, conversation)
+    assert len(before) == 3
+    assert not [sql for sql in before if Message._meta.db_table in sql]
+    Message.objects.bulk_create(
+        Message(conversation=conversation, role=role, content="years of it", status=Message.Status.COMPLETE)
+        for _ in range(500)
+        for role in ("user", "assistant")
+    )
+    assert len(statements_of_admit(owner, conversation)) == 3
+
+
+@pytest.mark.django_db
+def test_answers_that_ended_free_their_place_among_the_answers_at_once(owner, outsider):
+    at_once = limits.Limits(max_streams=2)
+    conversation = Conversation.objects.create(owner=owner, model="fake-model")
+    first, second = new_answer(conversation), new_answer(conversation)
+    limits.admit(owner.pk, at_once, first.pk)
+    limits.admit(owner.pk, at_once, second.pk)
+    third = new_answer(conversation)
+    with pytest.raises(OverLimit, match="2 answers being generated"):
+        limits.admit(owner.pk, at_once, third.pk)
+    # Another person's answers are theirs.
+    limits.admit(outsider.pk, at_once, third.pk)
+    # Stopped: its place is free.
+    Message.objects.filter(pk=first.pk).update(status=Message.Status.STOPPED)
+    limits.admit(owner.pk, at_once, third.pk)
+    with pytest.raises(OverLimit):
+        limits.admit(owner.pk, at_once, new_answer(conversation).pk)
+
+
+def test_the_wait_is_told_from_the_whole_seconds_of_retry_after():
+    now = timezone.now()
+    assert limits.wait_words(now + timedelta(seconds=59.95), now) == "1\xa0minute"
+    assert limits.wait_words(now + timedelta(seconds=42.2), now) == "43 seconds"
+    assert limits.wait_words(now + timedelta(hours=3, minutes=12, seconds=5), now) == "3\xa0hours, 12\xa0minutes"
 
 
 @pytest.mark.django_db
