@@ -16,14 +16,16 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, limits, relay, sse, tokens, turns, usage
+from chat import catalogue, conversations, exports, limits, relay, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -212,6 +214,28 @@ def conversation_view(request, conversation_id):
     return JsonResponse(
         {**conversation.as_json(), "model_offered": conversations.is_offered(conversation), "messages": messages}
     )
+
+
+@require_GET
+@api_view
+def export_conversation_view(request, conversation_id):
+    """The conversation as a download, ?format=markdown (the default) or json."""
+    name, content_type, text = exports.conversation_file(
+        request.user.pk, conversation_id, request.GET.get("format", "markdown")
+    )
+    response = HttpResponse(text, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+@require_GET
+@api_view
+def export_view(request):
+    """All of the person's data as one JSON file, written as it is read."""
+    response = StreamingHttpResponse(exports.everything(request.user.pk), content_type="application/json")
+    name = f"chat-export-{timezone.localdate().isoformat()}.json"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
 
 
 @require_GET
