@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, exports, limits, relay, sse, tokens, turns, usage
+from chat import catalogue, conversations, exports, imports, limits, relay, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -236,6 +236,22 @@ def export_view(request):
     name = f"chat-export-{timezone.localdate().isoformat()}.json"
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
+
+
+@require_POST
+@api_view
+def import_view(request):
+    """
+    Conversations from an export file (multipart `file`): with ?preview=1 what would be
+    imported, else imported, in one transaction.
+    """
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise Invalid(_("Choose a file to import: 'file'."), field="file")
+    reading = imports.read(upload)
+    if request.GET.get("preview") in ("1", "true"):
+        return JsonResponse(imports.preview(request.user.pk, reading))
+    return JsonResponse(imports.save(request.user.pk, reading), status=201)
 
 
 @require_GET

@@ -53,6 +53,9 @@ class Conversation(models.Model):
         verbose_name=_("API token"),
     )
     api_thread = models.CharField(_("API thread"), max_length=64, blank=True, editable=False)
+    # Where an imported conversation came from (chat.imports): the same file imported again
+    # adds nothing.
+    import_key = models.CharField(_("import key"), max_length=100, blank=True, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -64,6 +67,7 @@ class Conversation(models.Model):
             models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
             # An API request's conversation: a token's, by how it began.
             models.Index(fields=["api_token", "api_thread"], name="conversation_api_thread"),
+            models.Index(fields=["owner", "import_key"], name="conversation_import_key"),
         ]
 
     def __str__(self):

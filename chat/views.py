@@ -170,6 +170,12 @@ def api_tokens(request):
     return render(request, "chat/tokens.html", context)
 
 
+@login_required
+def data(request):
+    """The person's data: download all of it, import conversations (static/chat/data.js)."""
+    return render(request, "chat/data.html", {"max_mb": settings.CHAT_MAX_IMPORT_MB})
+
+
 @require_POST
 @login_required
 def revoke_api_token(request, token_id):

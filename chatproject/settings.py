@@ -334,6 +334,9 @@ CHAT_AUTO_TITLE = env.bool("CHAT_AUTO_TITLE", default=True)
 # chats in the morning does not slow the answers down (they come a little later instead).
 CHAT_TITLE_CONCURRENCY = env.int("CHAT_TITLE_CONCURRENCY", default=4)
 CHAT_PAGE_SIZE = env.int("CHAT_PAGE_SIZE", default=50)
+# The largest file POST /api/import/ reads (an export's JSON, or its zip), in MB; nginx's
+# client_max_body_size for /api/import/ (deploy/nginx/chat.conf) must be at least as large.
+CHAT_MAX_IMPORT_MB = env.int("CHAT_MAX_IMPORT_MB", default=50)
 # An answer keeps being generated when the browser goes away, unless this is on.
 CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)
 # How often a generating answer's partial text is saved, and stop requests from other

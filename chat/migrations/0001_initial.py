@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,55 +15,99 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(blank=True, max_length=200, verbose_name='title')),
-                ('model', models.CharField(max_length=100, verbose_name='model')),
-                ('system_prompt', models.TextField(blank=True, verbose_name='system prompt')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='updated')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(blank=True, max_length=200, verbose_name="title")),
+                ("model", models.CharField(max_length=100, verbose_name="model")),
+                ("system_prompt", models.TextField(blank=True, verbose_name="system prompt")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="updated")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'conversation',
-                'verbose_name_plural': 'conversations',
+                "verbose_name": "conversation",
+                "verbose_name_plural": "conversations",
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('system', 'System'), ('user', 'User'), ('assistant', 'Assistant')], max_length=16, verbose_name='role')),
-                ('content', models.TextField(blank=True, verbose_name='content')),
-                ('reasoning', models.TextField(blank=True, verbose_name='reasoning')),
-                ('status', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('stopped', 'Stopped'), ('error', 'Error'), ('interrupted', 'Interrupted')], default='complete', max_length=16, verbose_name='status')),
-                ('model', models.CharField(blank=True, max_length=100, verbose_name='model')),
-                ('finish_reason', models.CharField(blank=True, max_length=32, verbose_name='finish reason')),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True, verbose_name='prompt tokens')),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True, verbose_name='completion tokens')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('first_token_ms', models.PositiveIntegerField(blank=True, null=True, verbose_name='time to first token (ms)')),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True, verbose_name='duration (ms)')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('conversation', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.conversation', verbose_name='conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("system", "System"), ("user", "User"), ("assistant", "Assistant")],
+                        max_length=16,
+                        verbose_name="role",
+                    ),
+                ),
+                ("content", models.TextField(blank=True, verbose_name="content")),
+                ("reasoning", models.TextField(blank=True, verbose_name="reasoning")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("stopped", "Stopped"),
+                            ("error", "Error"),
+                            ("interrupted", "Interrupted"),
+                        ],
+                        default="complete",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=100, verbose_name="model")),
+                ("finish_reason", models.CharField(blank=True, max_length=32, verbose_name="finish reason")),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True, verbose_name="prompt tokens")),
+                (
+                    "completion_tokens",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="completion tokens"),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "first_token_ms",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="time to first token (ms)"),
+                ),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True, verbose_name="duration (ms)")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="created")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="chat.conversation",
+                        verbose_name="conversation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'message',
-                'verbose_name_plural': 'messages',
+                "verbose_name": "message",
+                "verbose_name_plural": "messages",
             },
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['owner', '-updated_at', '-id'], name='conversation_owner_recent'),
+            model_name="conversation",
+            index=models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['conversation', 'id'], name='message_conversation_order'),
+            model_name="message",
+            index=models.Index(fields=["conversation", "id"], name="message_conversation_order"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['status', 'updated_at'], name='message_status_updated'),
+            model_name="message",
+            index=models.Index(fields=["status", "updated_at"], name="message_status_updated"),
         ),
     ]

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
+        ("chat", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='status',
-            field=models.CharField(choices=[('streaming', 'Streaming'), ('stopping', 'Stopping'), ('complete', 'Complete'), ('stopped', 'Stopped'), ('error', 'Error'), ('interrupted', 'Interrupted')], default='complete', max_length=16, verbose_name='status'),
+            model_name="message",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("streaming", "Streaming"),
+                    ("stopping", "Stopping"),
+                    ("complete", "Complete"),
+                    ("stopped", "Stopped"),
+                    ("error", "Error"),
+                    ("interrupted", "Interrupted"),
+                ],
+                default="complete",
+                max_length=16,
+                verbose_name="status",
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0002_answer_stopping'),
+        ("chat", "0002_answer_stopping"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='error_detail',
+            model_name="message",
+            name="error_detail",
             field=models.TextField(blank=True, verbose_name="provider's message"),
         ),
     ]

@@ -6,56 +6,147 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0003_message_error_detail'),
+        ("chat", "0003_message_error_detail"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Short, as in model ids: deepseek, qwen, ollama.', max_length=40, unique=True, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9][A-Za-z0-9_.-]*$', "Letters, digits, '-', '_' and '.' only: the name is part of model ids (name/model).")], verbose_name='name')),
-                ('base_url', models.CharField(help_text='The OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1.', max_length=500, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])], verbose_name='base URL')),
-                ('encrypted_api_key', models.TextField(blank=True, editable=False, verbose_name='API key (encrypted)')),
-                ('extra_headers', models.JSONField(blank=True, default=dict, help_text='Sent with every request, e.g. {"X-Title": "Chat"}.', verbose_name='extra headers')),
-                ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('sort_order', models.IntegerField(default=0, verbose_name='sort order')),
-                ('from_environment', models.BooleanField(default=False, editable=False, verbose_name='from the environment')),
-                ('checked_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last checked')),
-                ('check_ok', models.BooleanField(editable=False, null=True, verbose_name='last check passed')),
-                ('check_message', models.TextField(blank=True, editable=False, verbose_name='last check')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Short, as in model ids: deepseek, qwen, ollama.",
+                        max_length=40,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                "Letters, digits, '-', '_' and '.' only: the name is part of model ids (name/model).",
+                            )
+                        ],
+                        verbose_name="name",
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.CharField(
+                        help_text="The OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1.",
+                        max_length=500,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                        verbose_name="base URL",
+                    ),
+                ),
+                ("encrypted_api_key", models.TextField(blank=True, editable=False, verbose_name="API key (encrypted)")),
+                (
+                    "extra_headers",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Sent with every request, e.g. {"X-Title": "Chat"}.',
+                        verbose_name="extra headers",
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True, verbose_name="enabled")),
+                ("sort_order", models.IntegerField(default=0, verbose_name="sort order")),
+                (
+                    "from_environment",
+                    models.BooleanField(default=False, editable=False, verbose_name="from the environment"),
+                ),
+                (
+                    "checked_at",
+                    models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last checked"),
+                ),
+                ("check_ok", models.BooleanField(editable=False, null=True, verbose_name="last check passed")),
+                ("check_message", models.TextField(blank=True, editable=False, verbose_name="last check")),
             ],
             options={
-                'verbose_name': 'provider',
-                'verbose_name_plural': 'providers',
-                'ordering': ['-from_environment', 'sort_order', 'name'],
+                "verbose_name": "provider",
+                "verbose_name_plural": "providers",
+                "ordering": ["-from_environment", "sort_order", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ProviderModel',
+            name="ProviderModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='The id the provider knows it by.', max_length=200, verbose_name='model id')),
-                ('display_name', models.CharField(blank=True, max_length=100, verbose_name='display name')),
-                ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('sort_order', models.IntegerField(default=0, verbose_name='sort order')),
-                ('vision', models.BooleanField(default=False, verbose_name='accepts images')),
-                ('reasoning', models.BooleanField(default=False, verbose_name='reasoning model')),
-                ('max_output_tokens', models.PositiveIntegerField(default=0, help_text="0: CHAT_MAX_TOKENS, or the provider's own limit.", verbose_name='most output tokens')),
-                ('context_window', models.PositiveIntegerField(default=0, help_text='Sizes the history sent with each message. 0: CHAT_HISTORY_CHARS characters.', verbose_name='context window (tokens)')),
-                ('extra_params', models.JSONField(blank=True, default=dict, help_text='Added to every request, e.g. {"temperature": 0.3} or {"enable_thinking": true}.', verbose_name='extra request parameters')),
-                ('input_price', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='input price per million tokens')),
-                ('output_price', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='output price per million tokens')),
-                ('from_environment', models.BooleanField(default=False, editable=False, verbose_name='from the environment')),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='models', to='chat.provider', verbose_name='provider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The id the provider knows it by.", max_length=200, verbose_name="model id"
+                    ),
+                ),
+                ("display_name", models.CharField(blank=True, max_length=100, verbose_name="display name")),
+                ("enabled", models.BooleanField(default=True, verbose_name="enabled")),
+                ("sort_order", models.IntegerField(default=0, verbose_name="sort order")),
+                ("vision", models.BooleanField(default=False, verbose_name="accepts images")),
+                ("reasoning", models.BooleanField(default=False, verbose_name="reasoning model")),
+                (
+                    "max_output_tokens",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="0: CHAT_MAX_TOKENS, or the provider's own limit.",
+                        verbose_name="most output tokens",
+                    ),
+                ),
+                (
+                    "context_window",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Sizes the history sent with each message. 0: CHAT_HISTORY_CHARS characters.",
+                        verbose_name="context window (tokens)",
+                    ),
+                ),
+                (
+                    "extra_params",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Added to every request, e.g. {"temperature": 0.3} or {"enable_thinking": true}.',
+                        verbose_name="extra request parameters",
+                    ),
+                ),
+                (
+                    "input_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="input price per million tokens",
+                    ),
+                ),
+                (
+                    "output_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="output price per million tokens",
+                    ),
+                ),
+                (
+                    "from_environment",
+                    models.BooleanField(default=False, editable=False, verbose_name="from the environment"),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="models",
+                        to="chat.provider",
+                        verbose_name="provider",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'model',
-                'verbose_name_plural': 'models',
-                'ordering': ['provider', 'sort_order', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'name'), name='provider_model_unique')],
+                "verbose_name": "model",
+                "verbose_name_plural": "models",
+                "ordering": ["provider", "sort_order", "name"],
+                "constraints": [models.UniqueConstraint(fields=("provider", "name"), name="provider_model_unique")],
             },
         ),
     ]

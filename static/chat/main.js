@@ -27,7 +27,7 @@ const ui = elements([
   "conversations-empty", "load-more", "shortcuts-button", "chat-title", "model", "demo-badge", "settings-toggle",
   "settings", "settings-form", "system-prompt", "settings-status", "settings-close", "scroller", "welcome",
   "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog", "confirm-text",
-  "shortcuts-dialog", "budget", "skip-link",
+  "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -65,6 +65,9 @@ const settings = new Settings({
     systemPrompt: ui.systemPrompt,
     settingsStatus: ui.settingsStatus,
     settingsClose: ui.settingsClose,
+    exportLinks: ui.exportLinks,
+    exportMarkdown: ui.exportMarkdown,
+    exportJson: ui.exportJson,
   },
   config,
   notice,

@@ -105,6 +105,7 @@ export class Settings {
     this.showDemoBadge();
     this.ui.systemPrompt.value = conversation.system_prompt;
     this.showSystemPromptSet();
+    this.showDownloads(conversation.id);
   }
 
   // A conversation whose model the operator has since disabled or removed (`model`; null: it
@@ -135,6 +136,7 @@ export class Settings {
     this.draftSystemPrompt = "";
     this.ui.systemPrompt.value = "";
     this.showSystemPromptSet();
+    this.showDownloads(null);
   }
 
   async modelChanged() {
@@ -151,7 +153,17 @@ export class Settings {
     }
   }
 
+  // The conversation's downloads (GET /api/chats/<id>/export/); a new one (null) has none yet.
+  showDownloads(id) {
+    this.ui.exportLinks.hidden = !id;
+    if (id) {
+      this.ui.exportMarkdown.href = `/api/chats/${id}/export/?format=markdown`;
+      this.ui.exportJson.href = `/api/chats/${id}/export/?format=json`;
+    }
+  }
+
   toggle(open) {
+    if (open) this.showDownloads(this.currentId());
     this.ui.settings.hidden = !open;
     this.ui.settingsToggle.setAttribute("aria-expanded", String(open));
     if (open) this.ui.systemPrompt.focus();
