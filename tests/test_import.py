@@ -23,9 +23,7 @@ CHATGPT = (Path(__file__).parent / "fixtures" / "chatgpt-conversations.json").re
 
 
 def upload(client, content, name="conversations.json", *, preview=False):
-    return client.post(
-        "/api/import/" + ("?preview=1" if preview else ""), {"file": SimpleUploadedFile(name, content)}
-    )
+    return client.post("/api/import/" + ("?preview=1" if preview else ""), {"file": SimpleUploadedFile(name, content)})
 
 
 def zipped(files):
@@ -133,7 +131,11 @@ def test_the_whole_export_zip_and_the_split_files_import_like_conversations_json
         (b"not json at all", "conversations.json", "conversations.json is not a JSON file."),
         (b'{"hello": "world"}', "conversations.json", "conversations.json is not an export this server knows."),
         (b'[{"hello": "world"}]', "conversations.json", "conversations.json is not an export this server knows."),
-        (b'{"format": "chat-export", "version": 99}', "mine.json", "This export's version is not one this server reads."),
+        (
+            b'{"format": "chat-export", "version": 99}',
+            "mine.json",
+            "This export's version is not one this server reads.",
+        ),  # noqa: E501
         (zipped({"notes.txt": "hi"}), "export.zip", "The zip file holds no conversations.json."),
         (b"PK\x03\x04broken", "export.zip", "export.zip is not a JSON file."),
         (zipped({"conversations.json": "{oops"}), "export.zip", "conversations.json is not a JSON file."),
