@@ -20,7 +20,17 @@ from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
 from chat import admin_usage, providers
-from chat.models import Allowance, ApiToken, Conversation, Message, Provider, ProviderModel, StaffRead, Usage
+from chat.models import (
+    Allowance,
+    ApiToken,
+    Conversation,
+    Feedback,
+    Message,
+    Provider,
+    ProviderModel,
+    StaffRead,
+    Usage,
+)
 
 User = get_user_model()
 
@@ -431,6 +441,40 @@ class ReadOnly:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnly, admin.ModelAdmin):
+    """
+    People's thumbs up and down on answers, by model: which models disappoint. The note is
+    written for the operator, so it shows whatever CHAT_ADMIN_SHOWS_CONTENT says; the answer
+    itself is a link by its id, opened (and traced) in the messages' admin, where that
+    setting decides what shows.
+    """
+
+    list_display = ["rating", "model", "user", "short_note", "answer_link", "updated_at"]
+    list_filter = ["rating", "message__model", "updated_at"]
+    list_select_related = ["user", "message"]
+    search_fields = ["note", "user__username", "message__model"]
+    fields = ["rating", "model", "user", "note", "answer_link", "created_at", "updated_at"]
+    readonly_fields = fields
+    date_hierarchy = "updated_at"
+    ordering = ["-updated_at"]
+    show_full_result_count = False
+    actions = None
+
+    @admin.display(description=_("model"), ordering="message__model")
+    def model(self, feedback):
+        return feedback.message.model
+
+    @admin.display(description=_("note"))
+    def short_note(self, feedback):
+        return Truncator(feedback.note).chars(120)
+
+    @admin.display(description=_("answer"), ordering="message")
+    def answer_link(self, feedback):
+        url = reverse("admin:chat_message_change", args=[feedback.message_id])
+        return format_html('<a href="{}">{}</a>', url, Named(Message, feedback.message_id))
 
 
 def _cost_column():

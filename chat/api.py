@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, exports, imports, limits, relay, sse, tokens, turns, usage
+from chat import catalogue, conversations, exports, feedback, imports, limits, relay, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -177,6 +177,8 @@ def conversations_view(request):
             model=_model(data),
             system_prompt=_string(data, "system_prompt"),
             title=_string(data, "title"),
+            temperature=data.get("temperature"),
+            max_tokens=data.get("max_tokens"),
         )
         return JsonResponse(conversation.as_json(), status=201)
     try:
@@ -208,6 +210,8 @@ def conversation_view(request, conversation_id):
             title=_string(data, "title", None),
             system_prompt=_string(data, "system_prompt", None),
             model=_model(data),
+            temperature=data.get("temperature", conversations.UNSET),
+            max_tokens=data.get("max_tokens", conversations.UNSET),
         )
     else:
         conversation, messages = conversations.show(request.user.pk, conversation_id)
@@ -294,6 +298,18 @@ def token_view(request, token_id):
 def usage_view(request):
     """The person's tokens of today and of this month, against their quotas."""
     return JsonResponse(usage.summary(request.user.pk, limits.of(request.user.pk)))
+
+
+@require_http_methods(["PUT", "DELETE"])
+@api_view
+def feedback_view(request, message_id):
+    """The person's thumbs up or down on an answer, with an optional note; DELETE takes it back."""
+    if request.method == "DELETE":
+        feedback.clear(request.user.pk, message_id)
+        return HttpResponse(status=204)
+    data = _json_body(request)
+    rated = feedback.rate(request.user.pk, message_id, data.get("rating"), _string(data, "note"))
+    return JsonResponse(rated.as_json())
 
 
 @require_POST

@@ -90,6 +90,12 @@ class Offer:
             "provider": self.provider,
             "vision": self.vision,
             "reasoning": self.reasoning,
+            # The longest answer it gives (null: the provider's own limit), and its prices per
+            # million tokens (CHAT_CURRENCY; null: none set), by which the page tells what an
+            # answer cost.
+            "max_output_tokens": self.output_limit or None,
+            "input_price": None if self.input_price is None else str(self.input_price),
+            "output_price": None if self.output_price is None else str(self.output_price),
         }
 
 

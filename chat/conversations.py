@@ -14,6 +14,10 @@ from chat.errors import Invalid, NotFound
 from chat.models import Conversation, Message
 
 TITLE_MAX_LENGTH = 200
+MAX_TEMPERATURE = 2
+# A field of update() not given: left as it is (None sets temperature and max_tokens back to
+# the model's default).
+UNSET = object()
 
 
 def check_text(value, name, *, max_length, required=False):
@@ -24,6 +28,39 @@ def check_text(value, name, *, max_length, required=False):
         raise Invalid(
             _("'%(name)s' is longer than %(max_length)s characters.") % {"name": name, "max_length": max_length},
             field=name,
+        )
+    return value
+
+
+def check_temperature(value):
+    """A conversation's temperature: a number from 0 to 2, or None (the model's default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TEMPERATURE:
+        raise Invalid(
+            _("'temperature' must be a number from 0 to %(max)s, or null for the model's default.")
+            % {"max": MAX_TEMPERATURE},
+            field="temperature",
+        )
+    return float(value)
+
+
+def check_max_tokens(value, offer):
+    """
+    A conversation's longest answer: a positive number of tokens, at most its model's limit
+    (`offer`'s, when it is known), or None (the model's default).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid(
+            _("'max_tokens' must be a positive whole number, or null for the model's default."), field="max_tokens"
+        )
+    if offer is not None and offer.output_limit and value > offer.output_limit:
+        raise Invalid(
+            _("'max_tokens' must be at most %(limit)s, the most this model answers with.")
+            % {"limit": offer.output_limit},
+            field="max_tokens",
         )
     return value
 
@@ -85,7 +122,7 @@ def page(user_id, number, *, query=""):
     return rows[:size], len(rows) > size
 
 
-def create(user_id, *, model=None, system_prompt="", title=""):
+def create(user_id, *, model=None, system_prompt="", title="", temperature=None, max_tokens=None):
     offers, person = catalogue.current(), limits.of(user_id)
     offer = check_model(model) or person.default(offers)
     person.check_model(offer, offers)
@@ -96,12 +133,19 @@ def create(user_id, *, model=None, system_prompt="", title=""):
         model=offer.id,
         system_prompt=system_prompt,
         title=title.strip(),
+        temperature=check_temperature(temperature),
+        max_tokens=check_max_tokens(max_tokens, offer),
     )
 
 
 @transaction.atomic
-def update(user_id, conversation_id, *, title=None, system_prompt=None, model=None):
-    """Change the fields given (not None); returns the conversation with its messages."""
+def update(
+    user_id, conversation_id, *, title=None, system_prompt=None, model=None, temperature=UNSET, max_tokens=UNSET
+):
+    """
+    Change the fields given (not None; for temperature and max_tokens, not UNSET: None is
+    the model's default); returns the conversation with its messages.
+    """
     conversation = get(user_id, conversation_id)
     if title is not None:
         conversation.title = check_text(title, "title", max_length=TITLE_MAX_LENGTH).strip()
@@ -113,7 +157,11 @@ def update(user_id, conversation_id, *, title=None, system_prompt=None, model=No
         offer = check_model(model)
         limits.of(user_id).check_model(offer, catalogue.current())
         conversation.model = offer.id
-    conversation.save(update_fields=["title", "system_prompt", "model"])
+    if temperature is not UNSET:
+        conversation.temperature = check_temperature(temperature)
+    if max_tokens is not UNSET:
+        conversation.max_tokens = check_max_tokens(max_tokens, catalogue.current().find(conversation.model))
+    conversation.save(update_fields=["title", "system_prompt", "model", "temperature", "max_tokens"])
     return conversation, _messages(conversation)
 
 

@@ -90,6 +90,7 @@ class Limits:
         """The models the person may use and their default, as GET /api/models/ tells them."""
         return {
             "default": self.default(catalogue).id,
+            "currency": settings.CHAT_CURRENCY,
             "results": [offer.as_json() for offer in self.allowed(catalogue)],
         }
 

@@ -39,6 +39,9 @@ class Conversation(models.Model):
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=100)
     system_prompt = models.TextField(_("system prompt"), blank=True)
+    # The person's choices for this conversation's answers; blank: the model's own default.
+    temperature = models.FloatField(_("temperature"), null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(_("longest answer (tokens)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     # A conversation held through the OpenAI-compatible API (chat.openai_api): the token it came
@@ -152,6 +155,8 @@ class Conversation(models.Model):
             "title": self.title,
             "model": self.model,
             "system_prompt": self.system_prompt,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
             # Held through the OpenAI-compatible API, with the token of that name.
             "api_token": self.api_token.name if self.api_token_id else None,
             "created_at": self.created_at.isoformat(),
@@ -244,12 +249,11 @@ class MessageQuerySet(models.QuerySet):
     def as_json(self):
         """
         [message.as_json() for message in self], built from plain rows: without a model
-        instance per message, a conversation of 2,000 messages opens in half the time.
+        instance per message, a conversation of 2,000 messages opens in half the time. Its
+        feedback comes in the same query (a join on the feedback's unique message).
         """
-        return [
-            Message.json_of(dict(zip(Message.JSON_FIELDS, row, strict=True)))
-            for row in self.values_list(*Message.JSON_FIELDS)
-        ]
+        fields = (*Message.JSON_FIELDS, *Message.FEEDBACK_LOOKUPS)
+        return [Message.json_of(dict(zip(fields, row, strict=True))) for row in self.values_list(*fields)]
 
 
 class Message(models.Model):
@@ -316,6 +320,8 @@ class Message(models.Model):
     )
     # What the API shows of a message: all of it but the provider's own words (for staff).
     JSON_FIELDS = ("id", "role", "model", "created_at", *(name for name in OUTCOME_FIELDS if name != "error_detail"))
+    # The person's feedback on an answer, as MessageQuerySet.as_json reads it with the message.
+    FEEDBACK_LOOKUPS = ("feedback__rating", "feedback__note")
     # Answers being generated: their text grows, and a stream of them follows it.
     LIVE_STATUSES = (Status.STREAMING, Status.STOPPING)
     # Answers worth sending back upstream as history.
@@ -342,7 +348,14 @@ class Message(models.Model):
         return {name: getattr(self, name) for name in self.OUTCOME_FIELDS}
 
     def as_json(self):
-        return self.json_of({name: getattr(self, name) for name in self.JSON_FIELDS})
+        feedback = getattr(self, "feedback", None)
+        return self.json_of(
+            {
+                **{name: getattr(self, name) for name in self.JSON_FIELDS},
+                "feedback__rating": feedback.rating if feedback else None,
+                "feedback__note": feedback.note if feedback else "",
+            }
+        )
 
     @staticmethod
     def json_of(values):
@@ -364,7 +377,47 @@ class Message(models.Model):
             "first_token_ms": values["first_token_ms"],
             "duration_ms": values["duration_ms"],
             "created_at": values["created_at"].isoformat(),
+            "feedback": (
+                {"rating": values["feedback__rating"], "note": values["feedback__note"]}
+                if values.get("feedback__rating")
+                else None
+            ),
         }
+
+
+class Feedback(models.Model):
+    """
+    A person's thumbs up or down on an answer of theirs, with an optional note: one per
+    answer (only its conversation's owner rates it), replaced when they change it. For the
+    operator, in the admin, to see which models disappoint.
+    """
+
+    class Rating(models.TextChoices):
+        UP = "up", _("Good answer")
+        DOWN = "down", _("Bad answer")
+
+    message = models.OneToOneField(Message, models.CASCADE, related_name="feedback", verbose_name=_("answer"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="feedback", verbose_name=_("user"))
+    rating = models.CharField(_("rating"), max_length=8, choices=Rating.choices)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    NOTE_MAX_LENGTH = 1000
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        indexes = [
+            # The admin's list: the latest first, by rating.
+            models.Index(fields=["rating", "-updated_at"], name="feedback_rating_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_rating_display()} #{self.message_id}"
+
+    def as_json(self):
+        return {"rating": self.rating, "note": self.note, "updated_at": self.updated_at.isoformat()}
 
 
 class Provider(models.Model):

@@ -40,8 +40,10 @@ class Turn:
     # asked for a title, and that model (CHAT_TITLE_MODEL, or the conversation's).
     title_from: str = ""
     title_offer: object = None
-    # A request of the OpenAI-compatible API: its token's id (for the usage), the parameters
-    # its client set ((name, value) pairs, over the model's own) and its answer's limit.
+    # A request of the OpenAI-compatible API: its token's id (for the usage). The parameters
+    # the person set ((name, value) pairs, over the model's own: the conversation's
+    # temperature, or what an API client sent) and the answer's limit in tokens (0: the
+    # model's).
     token_id: int = None
     params: tuple = ()
     max_tokens: int = 0
@@ -167,10 +169,14 @@ def _answer_again(user_id, conversation, question, offer, person):
 
 def _turn(user_id, conversation, question, answer, messages, offer, person):
     """
-    The turn of `answer`, once the person's limits admit it (chat.limits.admit): over one,
-    OverLimit, and the transaction that saved the turn is rolled back.
+    The turn of `answer`, once the person's limits admit it (chat.limits.admit: over one,
+    OverLimit, and the transaction that saved the turn is rolled back), with the
+    conversation's own temperature and longest answer, when the person set them (the longest
+    within the model's limit, which a model picked since may have lowered).
     """
     limits.admit(user_id, person, answer.pk)
+    limit = offer.output_limit
+    max_tokens = conversation.max_tokens or 0
     return Turn(
         user_id=user_id,
         conversation_id=conversation.pk,
@@ -179,6 +185,8 @@ def _turn(user_id, conversation, question, answer, messages, offer, person):
         offer=offer,
         title=conversation.title,
         messages=messages,
+        params=() if conversation.temperature is None else (("temperature", conversation.temperature),),
+        max_tokens=min(max_tokens, limit) if max_tokens and limit else max_tokens,
     )
 
 

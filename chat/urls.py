@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/messages/<id:message_id>/stream/", api.stream, name="api-stream"),
     path("api/messages/<id:message_id>/regenerate/", api.regenerate, name="api-regenerate"),
     path("api/messages/<id:message_id>/edit/", api.edit, name="api-edit"),
+    path("api/messages/<id:message_id>/feedback/", api.feedback_view, name="api-feedback"),
     path("api/diagnostics/stream/", diagnostics.stream, name="api-diagnostics-stream"),
     # The OpenAI-compatible API, at the site's root: a client's base URL is https://<site>/v1.
     path("v1/models", openai_api.models, name="openai-models"),

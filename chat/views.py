@@ -82,6 +82,26 @@ def _page_strings():
         # Translators: the toggle under a long message of the person, folded to a few lines.
         "showMore": _("Show more"),
         "showLess": _("Show less"),
+        # An answer's rating and its optional note, for the operator.
+        "rateUp": _("Good answer"),
+        "rateDown": _("Bad answer"),
+        "feedbackNote": _("What was wrong with this answer? (optional)"),
+        "skip": _("Skip"),
+        "feedbackThanks": _("Thank you for your feedback."),
+        # Translators: under an answer; {prompt} and {completion} are numbers of tokens.
+        "tokensUsed": _("{prompt} + {completion} tokens"),
+        # Translators: under an answer; {seconds} is a number such as 0.4.
+        "firstToken": _("first token in {seconds} s"),
+        # Translators: under an answer, how long it took; {seconds} is a number such as 3.1.
+        "duration": _("{seconds} s in all"),
+        "factsTitle": _(
+            "Tokens of the question with the history sent, plus the answer's; ≈: estimated, the "
+            "provider reported none. The cost is at the model's current prices."
+        ),
+        "temperatureInvalid": _("The temperature must be a number from 0 to 2, or empty for the model's default."),
+        "maxTokensInvalid": _("The longest answer must be a whole number of tokens, at least 1."),
+        # Translators: {max} is the most tokens the model answers with.
+        "maxTokensOverLimit": _("The longest answer must be a whole number of tokens from 1 to {max}."),
     }
 
 
@@ -92,6 +112,7 @@ def _page_config(request, conversation=None):
         "conversation_id": conversation.pk if conversation else None,
         "models": models["results"],
         "default_model": models["default"],
+        "currency": models["currency"],
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,

@@ -189,6 +189,9 @@ def test_disabled_models_and_providers_are_not_offered(second):
     assert "on" not in catalogue.current().ids
 
 
+UNLIMITED_AND_UNPRICED = {"max_output_tokens": None, "input_price": None, "output_price": None}
+
+
 @pytest.mark.django_db
 def test_models_api_lists_every_providers_models_in_order(owner_client, second):
     provider = admin_provider(second)
@@ -200,12 +203,16 @@ def test_models_api_lists_every_providers_models_in_order(owner_client, second):
     assert response.status_code == 200
     assert response.json() == {
         "default": "fake-model",
+        "currency": "USD",
         "results": [
-            {"id": "fake-model", "label": "fake-model", "provider": "local", "vision": False, "reasoning": False},
-            {"id": "fake-other", "label": "fake-other", "provider": "local", "vision": False, "reasoning": False},
-            {"id": "thinking", "label": "thinking", "provider": "second", "vision": False, "reasoning": True},
-            {"id": "seeing", "label": "Seeing Model", "provider": "second", "vision": True, "reasoning": False},
-            {"id": "demo", "label": "demo", "provider": "demo", "vision": False, "reasoning": False},
+            {**model, **UNLIMITED_AND_UNPRICED}
+            for model in [
+                {"id": "fake-model", "label": "fake-model", "provider": "local", "vision": False, "reasoning": False},
+                {"id": "fake-other", "label": "fake-other", "provider": "local", "vision": False, "reasoning": False},
+                {"id": "thinking", "label": "thinking", "provider": "second", "vision": False, "reasoning": True},
+                {"id": "seeing", "label": "Seeing Model", "provider": "second", "vision": True, "reasoning": False},
+                {"id": "demo", "label": "demo", "provider": "demo", "vision": False, "reasoning": False},
+            ]
         ],
     }
     assert Client().get("/api/models/").status_code == 401

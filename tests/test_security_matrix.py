@@ -18,12 +18,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from chat import tokens
-from chat.models import ApiToken, Conversation, Message
+from chat.models import ApiToken, Conversation, Feedback, Message
 
 pytestmark = pytest.mark.django_db
 
-METHODS = ("GET", "POST", "PATCH", "DELETE")
-WRITES = {"POST", "PATCH", "DELETE"}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Who may call each pattern, by its full name. A pattern not listed fails
 # test_every_pattern_is_classified.
@@ -39,6 +39,7 @@ OWN = {
     "chat:api-stream",
     "chat:api-regenerate",
     "chat:api-edit",
+    "chat:api-feedback",
     "chat:api-token",
     "chat:revoke-token",
 }
@@ -86,6 +87,7 @@ OUTSIDER_BODY = {
     "chat:api-conversation": {"title": "taken", "system_prompt": "taken"},
     "chat:api-send-message": {"content": "taken"},
     "chat:api-edit": {"content": "taken"},
+    "chat:api-feedback": {"rating": "down", "note": "taken"},
     "chat:api-conversations": {"title": "mine"},
 }
 # What the owner sends: bodies that pass ownership but start no answer (an empty question, a
@@ -95,9 +97,16 @@ OWNER_BODY = {
     "chat:api-edit": {"content": ""},
     "chat:api-regenerate": {"model": "no-such-model"},
     "chat:api-conversation": {"title": "Renamed by its owner"},
+    "chat:api-feedback": {"rating": "up"},
 }
 
-SECRETS = ("Owner secret title", "Owner secret question", "Owner secret answer", "Owner secret prompt")
+SECRETS = (
+    "Owner secret title",
+    "Owner secret question",
+    "Owner secret answer",
+    "Owner secret prompt",
+    "Owner secret note",
+)
 
 
 def _walk(patterns, prefix="", namespace="", params=()):
@@ -154,6 +163,7 @@ def rows(owner):
     )
     question = conversation.messages.create(role="user", content="Owner secret question")
     answer = conversation.messages.create(role="assistant", content="Owner secret answer", status="complete")
+    Feedback.objects.create(message=answer, user=owner, rating="down", note="Owner secret note")
     token, _secret = tokens.create(owner.pk, name="Owner's script")
     return conversation, question, answer, token
 
@@ -179,7 +189,8 @@ def snapshot(owner):
     messages = list(Message.objects.filter(conversation__owner=owner).order_by("pk").values())
     user = get_user_model().objects.filter(pk=owner.pk).values().first()
     api_tokens = list(ApiToken.objects.filter(user=owner).order_by("pk").values())
-    return conversations, messages, user, api_tokens
+    feedback = list(Feedback.objects.filter(message__conversation__owner=owner).order_by("pk").values())
+    return conversations, messages, user, api_tokens, feedback
 
 
 def call(client, method, url, body=None, **extra):
@@ -208,7 +219,7 @@ def test_every_pattern_is_classified():
     assert not unclassified, f"new URL patterns: say in this test who may call them: {sorted(unclassified)}"
     gone = CLASSIFIED - set(PATTERNS)
     assert not gone, f"classified patterns that no longer exist: {sorted(gone)}"
-    # The walk found the views' methods (a view without require_http_methods takes all four).
+    # The walk found the views' methods (a view without require_http_methods takes them all).
     assert allowed_methods(PATTERNS["chat:api-conversation"]) == ("GET", "PATCH", "DELETE")
     assert allowed_methods(PATTERNS["chat:api-send-message"]) == ("POST",)
     assert allowed_methods(PATTERNS["chat:api-stream"]) == ("GET",)
@@ -283,6 +294,7 @@ def everything():
         list(Conversation.objects.order_by("pk").values()),
         list(Message.objects.order_by("pk").values()),
         list(get_user_model().objects.order_by("pk").values()),
+        list(Feedback.objects.order_by("pk").values()),
     )
 
 

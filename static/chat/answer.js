@@ -2,7 +2,9 @@
 // Markdown (markdown.js) with its thoughts, status line and actions. An answer may grow while
 // its stream comes in; it is redrawn at most once a frame.
 import { iconButton } from "./dom.js";
+import { answerFacts } from "./facts.js";
 import { render as renderMarkdown } from "./markdown.js";
+import { offerOf } from "./settings.js";
 import { Cursor, isLive } from "./stream.js";
 import { mayBeTall } from "./text.js";
 
@@ -15,11 +17,19 @@ export function viewOf(article) {
 
 export class MessageView {
   // `message` as the API gives it (docs/api.md), or the start of a new one; `scroll` keeps the
-  // view at the end while an answer grows (scroll.js).
-  constructor(message, { strings, scroll }) {
+  // view at the end while an answer grows (scroll.js). `models` and `currency`: the models
+  // offered (config.models, with their prices) and their prices' currency, for what an
+  // answer cost.
+  constructor(message, { strings, scroll, models = [], currency = "" }) {
     this.strings = strings;
     this.scroll = scroll;
+    this.models = models;
+    this.currency = currency;
     this.role = message.role;
+    this.model = message.model || "";
+    // The person's rating of an answer ({rating, note}, or null) and the form of its note.
+    this.feedback = message.feedback || null;
+    this.noteForm = null;
     this.content = message.content || "";
     this.reasoning = message.reasoning || "";
     // An answer's place in its stream, to resume it after.
@@ -59,7 +69,17 @@ export class MessageView {
     this.copyButton = iconButton("copy", t.copy, "copy");
     this.actions.append(this.copyButton);
     if (this.role === "user") this.actions.append(iconButton("edit", t.edit, "edit"));
-    else this.actions.append(iconButton("refresh", t.regenerate, "regenerate"));
+    else {
+      this.actions.append(iconButton("refresh", t.regenerate, "regenerate"));
+      this.rateUp = iconButton("thumb-up", t.rateUp, "rate-up");
+      this.rateDown = iconButton("thumb-down", t.rateDown, "rate-down");
+      this.facts = document.createElement("span");
+      this.facts.className = "answer-facts";
+      this.facts.title = t.factsTitle;
+      this.actions.append(this.rateUp, this.rateDown, this.facts);
+      this.setFeedback(this.feedback);
+      this.setOutcome(message);
+    }
     // Under a long message of the person, folded (fold): shows the rest, and folds it again.
     this.expanded = false;
     this.foldToggle = null;
@@ -89,6 +109,21 @@ export class MessageView {
       button.setAttribute("aria-label", retry ? t.retry : t.regenerate);
       button.title = retry ? t.retry : t.regenerate;
     }
+  }
+
+  setFeedback(feedback) {
+    this.feedback = feedback || null;
+    const rating = this.feedback && this.feedback.rating;
+    this.rateUp.setAttribute("aria-pressed", String(rating === "up"));
+    this.rateDown.setAttribute("aria-pressed", String(rating === "down"));
+  }
+
+  // How the answer came out (a message of the API, or its stream's `done` or `error` event):
+  // its tokens, times and cost, told in its action row (facts.js).
+  setOutcome(outcome) {
+    const offer = offerOf(this.models, this.model);
+    const locale = document.documentElement.lang || undefined;
+    this.facts.textContent = answerFacts(outcome, offer, { strings: this.strings, currency: this.currency, locale });
   }
 
   append(delta) {

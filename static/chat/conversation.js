@@ -4,6 +4,7 @@
 import { answerStream, json, request } from "./api.js";
 import { MessageView, viewOf } from "./answer.js";
 import { copyWithFeedback } from "./dom.js";
+import { rate } from "./feedback.js";
 import { readEvents } from "./sse.js";
 import { followStream, liveAnswer } from "./stream.js";
 import { format, length } from "./text.js";
@@ -57,6 +58,8 @@ export class ConversationView {
     if (button.dataset.action === "copy") copyWithFeedback(button, view.content, this.strings);
     else if (button.dataset.action === "regenerate") this.regenerate(view);
     else if (button.dataset.action === "edit") this.startEdit(view);
+    else if (button.dataset.action === "rate-up") rate(view, "up", { strings: this.strings, notice: this.notice });
+    else if (button.dataset.action === "rate-down") rate(view, "down", { strings: this.strings, notice: this.notice });
   }
 
   get streaming() {
@@ -75,7 +78,12 @@ export class ConversationView {
   }
 
   addMessage(message) {
-    const view = new MessageView(message, { strings: this.strings, scroll: this.scroll });
+    const view = new MessageView(message, {
+      strings: this.strings,
+      scroll: this.scroll,
+      models: this.config.models,
+      currency: this.config.currency,
+    });
     this.messages.append(view.article);
     this.welcome.hidden = true;
     return view;
@@ -92,6 +100,7 @@ export class ConversationView {
   handleEvent(view, name, data) {
     if (name === "meta") {
       if (data.assistant_message_id) view.setId(data.assistant_message_id);
+      if (data.model) view.model = data.model;
       if (data.user_message_id && view.question) view.question.setId(data.user_message_id);
       if (data.title) this.sidebar.update({ id: this.id, title: data.title });
       if (this.live && this.live.view === view && this.live.stopRequested) this.stop();
@@ -102,8 +111,10 @@ export class ConversationView {
       this.sidebar.update({ id: this.id, title: data.title });
     } else if (name === "done") {
       view.setStatus(data.status || "complete");
+      view.setOutcome(data);
     } else if (name === "error") {
       view.setStatus("error", data.message);
+      view.setOutcome(data);
     }
   }
 
@@ -209,10 +220,7 @@ export class ConversationView {
 
   async ensureConversation() {
     if (this.id) return this.id;
-    const conversation = await json("POST", "/api/chats/", {
-      model: this.settings.model,
-      system_prompt: this.settings.draftSystemPrompt,
-    });
+    const conversation = await json("POST", "/api/chats/", { model: this.settings.model, ...this.settings.draft });
     this.id = conversation.id;
     this.loaded = conversation;
     history.pushState({}, "", `/c/${conversation.id}/`);

@@ -25,9 +25,9 @@ document.getElementById("boot-message").remove();
 const ui = elements([
   "new-chat", "new-chat-header", "close-sidebar", "open-sidebar", "backdrop", "search", "conversations",
   "conversations-empty", "load-more", "shortcuts-button", "chat-title", "model", "demo-badge", "settings-toggle",
-  "settings", "settings-form", "system-prompt", "settings-status", "settings-close", "scroller", "welcome",
-  "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog", "confirm-text",
-  "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
+  "settings", "settings-form", "system-prompt", "temperature", "max-tokens", "settings-status", "settings-close",
+  "scroller", "welcome", "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog",
+  "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -63,6 +63,8 @@ const settings = new Settings({
     settingsToggle: ui.settingsToggle,
     settingsForm: ui.settingsForm,
     systemPrompt: ui.systemPrompt,
+    temperature: ui.temperature,
+    maxTokens: ui.maxTokens,
     settingsStatus: ui.settingsStatus,
     settingsClose: ui.settingsClose,
     exportLinks: ui.exportLinks,

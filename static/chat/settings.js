@@ -1,6 +1,6 @@
 // The conversation's settings in its header: the model picker (with the demo model's badge)
-// and the system prompt panel. A new conversation's choices are kept here until its first
-// message creates it.
+// and the panel of its system prompt, temperature and longest answer. A new conversation's
+// choices are kept here until its first message creates it.
 import { json } from "./api.js";
 import { format, length } from "./text.js";
 
@@ -27,8 +27,8 @@ export class Settings {
     this.notice = notice;
     this.composer = composer;
     this.currentId = currentId;
-    // A new conversation's system prompt, kept until the conversation is created.
-    this.draftSystemPrompt = "";
+    // A new conversation's settings, kept until the conversation is created (POST /api/chats/).
+    this.draft = { system_prompt: "", temperature: null, max_tokens: null };
     // The saved model of the conversation opened when it is no longer offered, else null.
     this.retiredModel = null;
     this.retiredNote = "";
@@ -64,9 +64,11 @@ export class Settings {
     this.showDemoBadge();
     ui.model.addEventListener("change", () => this.modelChanged());
     ui.settingsToggle.addEventListener("click", () => this.toggle(ui.settings.hidden));
-    ui.systemPrompt.addEventListener("input", () => {
-      ui.settingsStatus.textContent = "";
-    });
+    for (const input of [ui.systemPrompt, ui.temperature, ui.maxTokens]) {
+      input.addEventListener("input", () => {
+        ui.settingsStatus.textContent = "";
+      });
+    }
     ui.settingsClose.addEventListener("click", () => this.toggle(false));
     ui.settingsForm.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -88,9 +90,29 @@ export class Settings {
     this.ui.demoBadge.hidden = this.ui.model.value !== this.config.demo_model;
   }
 
-  showSystemPromptSet() {
-    this.ui.settingsToggle.classList.toggle("active", Boolean(this.ui.systemPrompt.value.trim()));
-    this.ui.settingsStatus.textContent = "";
+  // The toggle is marked while any setting of the panel differs from the model's default.
+  showSettingsSet() {
+    const ui = this.ui;
+    const set = Boolean(ui.systemPrompt.value.trim()) || ui.temperature.value !== "" || ui.maxTokens.value !== "";
+    ui.settingsToggle.classList.toggle("active", set);
+    ui.settingsStatus.textContent = "";
+  }
+
+  // The longest answer the picked model gives, or null when it is not known.
+  get outputLimit() {
+    const offer = offerOf(this.config.models, this.ui.model.value);
+    return (offer && offer.max_output_tokens) || null;
+  }
+
+  showOutputLimit() {
+    const limit = this.outputLimit;
+    if (limit) this.ui.maxTokens.max = String(limit);
+    else this.ui.maxTokens.removeAttribute("max");
+  }
+
+  showNumbers({ temperature, max_tokens: maxTokens }) {
+    this.ui.temperature.value = temperature == null ? "" : String(temperature);
+    this.ui.maxTokens.value = maxTokens == null ? "" : String(maxTokens);
   }
 
   // Those of a conversation opened.
@@ -103,8 +125,10 @@ export class Settings {
       this.ui.model.value = offer ? offer.id : this.config.default_model;
     }
     this.showDemoBadge();
+    this.showOutputLimit();
     this.ui.systemPrompt.value = conversation.system_prompt;
-    this.showSystemPromptSet();
+    this.showNumbers(conversation);
+    this.showSettingsSet();
     this.showDownloads(conversation.id);
   }
 
@@ -133,9 +157,11 @@ export class Settings {
     this.showRetired(null);
     this.ui.model.value = this.config.default_model;
     this.showDemoBadge();
-    this.draftSystemPrompt = "";
+    this.showOutputLimit();
+    this.draft = { system_prompt: "", temperature: null, max_tokens: null };
     this.ui.systemPrompt.value = "";
-    this.showSystemPromptSet();
+    this.showNumbers(this.draft);
+    this.showSettingsSet();
     this.showDownloads(null);
   }
 
@@ -144,6 +170,7 @@ export class Settings {
     // PATCH fails).
     if (this.retiredModel) this.showRetired(null);
     this.showDemoBadge();
+    this.showOutputLimit();
     const id = this.currentId();
     if (!id) return;
     try {
@@ -169,26 +196,55 @@ export class Settings {
     if (open) this.ui.systemPrompt.focus();
   }
 
-  async save() {
+  // The panel's values as the API takes them, or null (and the reason shown) when one is
+  // out of its range. The server checks them again (chat/conversations.py).
+  values() {
     const ui = this.ui;
+    const t = this.strings;
     const max = this.config.max_system_prompt_chars;
     const prompt = ui.systemPrompt.value;
-    if (length(prompt) > max) {
-      ui.settingsStatus.textContent = format(this.strings.tooLong, { max });
-      return;
+    const refuse = (text, input) => {
+      ui.settingsStatus.textContent = text;
+      if (input) input.focus();
+      return null;
+    };
+    if (length(prompt) > max) return refuse(format(t.tooLong, { max }));
+    // A number input's value is "" for what is no number (1e, --2): refused, not taken as unset.
+    if (ui.temperature.validity.badInput) return refuse(t.temperatureInvalid, ui.temperature);
+    if (ui.maxTokens.validity.badInput) return refuse(this.maxTokensInvalid(), ui.maxTokens);
+    const temperature = ui.temperature.value === "" ? null : Number(ui.temperature.value);
+    const maxTokens = ui.maxTokens.value === "" ? null : Number(ui.maxTokens.value);
+    if (temperature !== null && !(temperature >= 0 && temperature <= 2)) {
+      return refuse(t.temperatureInvalid, ui.temperature);
     }
+    const limit = this.outputLimit;
+    if (maxTokens !== null && !(Number.isInteger(maxTokens) && maxTokens >= 1 && (!limit || maxTokens <= limit))) {
+      return refuse(this.maxTokensInvalid(), ui.maxTokens);
+    }
+    return { system_prompt: prompt, temperature, max_tokens: maxTokens };
+  }
+
+  maxTokensInvalid() {
+    const limit = this.outputLimit;
+    return limit ? format(this.strings.maxTokensOverLimit, { max: limit }) : this.strings.maxTokensInvalid;
+  }
+
+  async save() {
+    const ui = this.ui;
+    const values = this.values();
+    if (!values) return;
     const id = this.currentId();
     if (id) {
       try {
-        await json("PATCH", `/api/chats/${id}/`, { system_prompt: prompt });
+        this.showNumbers(await json("PATCH", `/api/chats/${id}/`, values));
       } catch (error) {
         ui.settingsStatus.textContent = this.notice.describe(error);
         return;
       }
     } else {
-      this.draftSystemPrompt = prompt;
+      this.draft = values;
     }
-    this.showSystemPromptSet();
+    this.showSettingsSet();
     ui.settingsStatus.textContent = this.strings.saved;
   }
 }
