@@ -11,6 +11,7 @@ session without the CSRF token, and changes nothing.
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.middleware.csrf import _get_new_csrf_string
@@ -40,6 +41,7 @@ OWN = {
     "chat:api-regenerate",
     "chat:api-edit",
     "chat:api-feedback",
+    "chat:api-export-conversation",
     "chat:api-token",
     "chat:revoke-token",
 }
@@ -49,7 +51,10 @@ PRIVATE = {
     "chat:api-models",
     "chat:api-usage",
     "chat:api-tokens",
+    "chat:api-export",
+    "chat:api-import",
     "chat:tokens",
+    "chat:data",
 }
 ADMIN = {"admin:index"}
 PUBLIC = {
@@ -199,9 +204,15 @@ def call(client, method, url, body=None, **extra):
     return client.generic(method, url, json.dumps(body or {}), content_type="application/json", **extra)
 
 
+async def read_whole(response):
+    return b"".join([chunk async for chunk in response.streaming_content])
+
+
 def text_of(response):
     if response.streaming:
-        # A stream is only ever for the owner; nobody else reads one (asserted by the callers).
+        if response.headers.get("Content-Disposition", "").startswith("attachment"):
+            return async_to_sync(read_whole)(response).decode(errors="replace")
+        # An answer's stream is only ever for the owner; nobody else reads one (asserted by the callers).
         return ""
     return response.content.decode(errors="replace")
 
@@ -249,7 +260,7 @@ def assert_refused_if_admin_or_keyed(name, method, response):
 def assert_nothing_reached(response, owner, before, upstream, who):
     """`who` was streamed nothing, read nothing secret, changed none of the owner's rows and
     reached no provider."""
-    if response.streaming:
+    if response.streaming and not response.headers.get("Content-Disposition", "").startswith("attachment"):
         assert not 200 <= response.status_code < 300, f"{who}: was streamed something"
     assert_no_secrets(response, who)
     assert snapshot(owner) == before, f"{who}: changed the owner's rows"
