@@ -188,7 +188,8 @@ def conversations_view(request):
     # A page far past any list would be an offset no database takes.
     if number is None or number > MAX_PAGE:
         raise Invalid(_("'page' must be a number."), field="page")
-    rows, more = conversations.page(request.user.pk, number, query=request.GET.get("q", "").strip())
+    archived = request.GET.get("archived", "") in ("1", "true")
+    rows, more = conversations.page(request.user.pk, number, query=request.GET.get("q", "").strip(), archived=archived)
     return JsonResponse({"results": [c.as_json() for c in rows], "next_page": number + 1 if more else None})
 
 
@@ -212,6 +213,8 @@ def conversation_view(request, conversation_id):
             model=_model(data),
             temperature=data.get("temperature", conversations.UNSET),
             max_tokens=data.get("max_tokens", conversations.UNSET),
+            pinned=data.get("pinned"),
+            archived=data.get("archived"),
         )
     else:
         conversation, messages = conversations.show(request.user.pk, conversation_id)

@@ -111,12 +111,18 @@ def get(user_id, conversation_id):
         raise NotFound from None
 
 
-def page(user_id, number, *, query=""):
-    """A page of the person's conversations, most recently active first, and whether there is a next."""
+def page(user_id, number, *, query="", archived=False):
+    """
+    A page of the person's conversations, pinned first, then the most recently active, and
+    whether there is a next: those in the sidebar, or the `archived` ones; with `query`, any
+    whose title has it.
+    """
     size = settings.CHAT_PAGE_SIZE
     conversations = Conversation.objects.for_user(user_id).recent()
     if query:
         conversations = conversations.filter(title__icontains=query)
+    else:
+        conversations = conversations.filter(archived=archived)
     # One row more than the page tells whether there is a next page, without a COUNT.
     rows = list(conversations[(number - 1) * size : number * size + 1])
     return rows[:size], len(rows) > size
@@ -140,7 +146,16 @@ def create(user_id, *, model=None, system_prompt="", title="", temperature=None,
 
 @transaction.atomic
 def update(
-    user_id, conversation_id, *, title=None, system_prompt=None, model=None, temperature=UNSET, max_tokens=UNSET
+    user_id,
+    conversation_id,
+    *,
+    title=None,
+    system_prompt=None,
+    model=None,
+    temperature=UNSET,
+    max_tokens=UNSET,
+    pinned=None,
+    archived=None,
 ):
     """
     Change the fields given (not None; for temperature and max_tokens, not UNSET: None is
@@ -161,7 +176,14 @@ def update(
         conversation.temperature = check_temperature(temperature)
     if max_tokens is not UNSET:
         conversation.max_tokens = check_max_tokens(max_tokens, catalogue.current().find(conversation.model))
-    conversation.save(update_fields=["title", "system_prompt", "model", "temperature", "max_tokens"])
+    for name, value in (("pinned", pinned), ("archived", archived)):
+        if value is not None:
+            if not isinstance(value, bool):
+                raise Invalid(_("'%(name)s' must be true or false.") % {"name": name}, field=name)
+            setattr(conversation, name, value)
+    conversation.save(
+        update_fields=["title", "system_prompt", "model", "temperature", "max_tokens", "pinned", "archived"]
+    )
     return conversation, _messages(conversation)
 
 

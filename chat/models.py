@@ -29,7 +29,8 @@ class ConversationQuerySet(models.QuerySet):
         return self.filter(owner_id=user_id)
 
     def recent(self):
-        return self.order_by("-updated_at", "-id").select_related("api_token")
+        """Pinned first, then the most recently active."""
+        return self.order_by("-pinned", "-updated_at", "-id").select_related("api_token")
 
 
 class Conversation(models.Model):
@@ -56,6 +57,10 @@ class Conversation(models.Model):
         verbose_name=_("API token"),
     )
     api_thread = models.CharField(_("API thread"), max_length=64, blank=True, editable=False)
+    # Pinned lead the sidebar; archived leave it for its Archived view, until a message is
+    # sent in them again.
+    pinned = models.BooleanField(_("pinned"), default=False)
+    archived = models.BooleanField(_("archived"), default=False)
     # Where an imported conversation came from (chat.imports): the same file imported again
     # adds nothing.
     import_key = models.CharField(_("import key"), max_length=100, blank=True, editable=False)
@@ -67,7 +72,9 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         indexes = [
             # The sidebar: a user's conversations, most recently active first.
-            models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_owner_recent"),
+            # The sidebar, a page at a time: a person's conversations (or the archived ones),
+            # pinned first, then the most recently active.
+            models.Index(fields=["owner", "archived", "-pinned", "-updated_at", "-id"], name="conversation_sidebar"),
             # An API request's conversation: a token's, by how it began.
             models.Index(fields=["api_token", "api_thread"], name="conversation_api_thread"),
             models.Index(fields=["owner", "import_key"], name="conversation_import_key"),
@@ -132,7 +139,8 @@ class Conversation(models.Model):
         if not self.title:
             self.title = Truncator(" ".join(content.split())).chars(60)
         self.updated_at = now
-        Conversation.objects.filter(pk=self.pk).update(title=self.title, updated_at=now)
+        self.archived = False  # a conversation taken up again is back in the sidebar
+        Conversation.objects.filter(pk=self.pk).update(title=self.title, updated_at=now, archived=False)
         return question, answer
 
     def new_answer(self, now=None):
@@ -159,6 +167,8 @@ class Conversation(models.Model):
             "max_tokens": self.max_tokens,
             # Held through the OpenAI-compatible API, with the token of that name.
             "api_token": self.api_token.name if self.api_token_id else None,
+            "pinned": self.pinned,
+            "archived": self.archived,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

@@ -136,3 +136,49 @@ def test_another_users_conversation_shows_a_clear_not_found_page(make_page, owne
     expect(page.locator("h1")).to_have_text("Page not found")
     page.get_by_role("link", name="Back to the chat").click()
     expect(page).to_have_url(re.compile(r"/$"))
+
+
+def test_pin_archive_and_unarchive_from_the_sidebar(make_page, owner, live):
+    make_chats(live, owner, "Oldest", "Middle", "Newest")
+    page = open_chat(make_page(owner))
+    expect(titles(page)).to_have_text(["Newest", "Middle", "Oldest"])
+
+    oldest = page.locator(".chat-item", has_text="Oldest")
+    oldest.hover()
+    oldest.locator("[data-action=pin]").click()
+    expect(titles(page)).to_have_text(["Oldest", "Newest", "Middle"])
+    expect(page.locator(".chat-group")).to_have_text(["Pinned", "Today"])
+    expect(oldest.locator("[data-action=pin]")).to_have_attribute("aria-pressed", "true")
+    assert Conversation.objects.get(title="Oldest").pinned
+
+    middle = page.locator(".chat-item", has_text="Middle")
+    middle.hover()
+    middle.locator("[data-action=archive]").click()
+    expect(titles(page)).to_have_text(["Oldest", "Newest"])
+    assert Conversation.objects.get(title="Middle").archived
+
+    page.click("#archived-toggle")
+    expect(page.locator(".chat-group")).to_have_text(["Archived"])
+    expect(titles(page)).to_have_text(["Middle"])
+    expect(page.locator("#archived-toggle")).to_have_text("Back to the conversations")
+    archived = page.locator(".chat-item", has_text="Middle")
+    archived.hover()
+    archived.locator("[data-action=unarchive]").click()
+    expect(titles(page)).to_have_count(0)
+    expect(page.locator("#conversations-empty")).to_have_text("No archived conversations.")
+
+    page.click("#archived-toggle")
+    expect(titles(page)).to_have_text(["Oldest", "Newest", "Middle"])
+    page.reload()
+    page.wait_for_selector("#boot-message", state="detached")
+    expect(titles(page)).to_have_text(["Oldest", "Newest", "Middle"])
+
+
+def test_the_next_page_loads_as_the_list_is_scrolled(make_page, owner, live, settings):
+    settings.CHAT_PAGE_SIZE = 30
+    make_chats(live, owner, *[f"Chat {number:02}" for number in range(45)])
+    page = open_chat(make_page(owner))
+    expect(titles(page)).to_have_count(30)
+    page.locator(".chat-list").evaluate("(list) => list.scrollTo(0, list.scrollHeight)")
+    expect(titles(page)).to_have_count(45)
+    expect(page.locator("#load-more")).to_be_hidden()

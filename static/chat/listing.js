@@ -43,11 +43,16 @@ export class Listing {
   // than the pages loaded), at its place among those loaded; false when it was there.
   include(conversation) {
     if (this.loaded.some((item) => item.id === conversation.id)) return false;
-    const { id, title, model, created_at, updated_at } = conversation;
-    const item = { id, title, model, created_at, updated_at };
+    const { id, title, model, created_at, updated_at, pinned, archived, api_token } = conversation;
+    const item = { id, title, model, created_at, updated_at, pinned, archived, api_token };
     const at = this.loaded.findIndex((other) => newestFirst(item, other) < 0);
     this.loaded.splice(at === -1 ? this.loaded.length : at, 0, item);
     return true;
+  }
+
+  // After a conversation was pinned or unpinned.
+  resort() {
+    this.loaded.sort(newestFirst);
   }
 
   addNew(conversation) {
@@ -79,8 +84,10 @@ export class Listing {
   }
 }
 
-// The server's order of conversations: most recently changed first, then the newest.
+// The server's order of conversations: pinned first, then the most recently changed, then
+// the newest.
 export function newestFirst(a, b) {
+  if (Boolean(a.pinned) !== Boolean(b.pinned)) return a.pinned ? -1 : 1;
   return a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : b.id - a.id;
 }
 

@@ -28,6 +28,7 @@ const ui = elements([
   "settings", "settings-form", "system-prompt", "temperature", "max-tokens", "settings-status", "settings-close",
   "scroller", "welcome", "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog",
   "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
+  "archived-toggle",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -82,6 +83,7 @@ const sidebar = new Sidebar({
     conversations: ui.conversations,
     conversationsEmpty: ui.conversationsEmpty,
     loadMore: ui.loadMore,
+    archivedToggle: ui.archivedToggle,
     search: ui.search,
     openSidebar: ui.openSidebar,
     closeSidebar: ui.closeSidebar,

@@ -15,6 +15,8 @@ export class Sidebar {
     this.notice = notice;
     this.hooks = hooks;
     this.listing = new Listing();
+    // The archived conversations, while the sidebar shows them (GET /api/chats/?archived=1).
+    this.archive = null;
     this.renaming = null;
     this.searchTimer = 0;
     this.searchSeq = 0;
@@ -24,6 +26,18 @@ export class Sidebar {
     ui.conversations.addEventListener("keydown", (event) => this.keyed(event));
     ui.search.addEventListener("input", () => this.search());
     ui.loadMore.addEventListener("click", () => this.loadMore());
+    ui.archivedToggle.addEventListener("click", () => this.showArchive(!this.archive));
+    // The next page as the person scrolls near the end of the list (the button stays, for a
+    // list too short to scroll and for keyboards).
+    const list = ui.conversations.parentElement;
+    list.addEventListener(
+      "scroll",
+      () => {
+        const nearEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 200;
+        if (nearEnd && !ui.loadMore.hidden && !ui.loadMore.disabled) this.loadMore();
+      },
+      { passive: true },
+    );
     ui.openSidebar.addEventListener("click", () => this.open());
     ui.closeSidebar.addEventListener("click", () => this.close());
     ui.backdrop.addEventListener("click", () => this.close());
@@ -49,7 +63,7 @@ export class Sidebar {
   // The conversation opened, loaded: listed (and so highlighted) even when it is further down
   // than the pages loaded, as when it is opened by its address.
   shown(conversation) {
-    if (this.listing.include(conversation)) this.render();
+    if (!conversation.archived && this.listing.include(conversation)) this.render();
   }
 
   async load() {
@@ -68,11 +82,33 @@ export class Sidebar {
     for (const delay of [3000, 15000]) setTimeout(() => this.load().catch(() => {}), delay);
   }
 
-  async loadMore() {
-    if (!this.listing.nextPage) return;
-    this.ui.loadMore.disabled = true;
+  // The list the sidebar shows: the conversations, or the archived ones.
+  get inView() {
+    return this.archive || this.listing;
+  }
+
+  async showArchive(open) {
+    this.archive = open ? new Listing() : null;
+    this.ui.archivedToggle.textContent = open ? this.strings.backToConversations : this.strings.archived;
+    this.ui.archivedToggle.setAttribute("aria-pressed", String(open));
+    this.ui.search.disabled = open;
+    this.render();
+    if (!open) return;
     try {
-      this.listing.addPage(await json("GET", `/api/chats/?page=${this.listing.nextPage}`));
+      this.archive.setFirstPage(await json("GET", "/api/chats/?archived=1"));
+      this.render();
+    } catch (error) {
+      this.notice.failed(error);
+    }
+  }
+
+  async loadMore() {
+    const listing = this.inView;
+    if (!listing.nextPage) return;
+    this.ui.loadMore.disabled = true;
+    const archived = listing === this.archive ? "&archived=1" : "";
+    try {
+      listing.addPage(await json("GET", `/api/chats/?page=${listing.nextPage}${archived}`));
       this.render();
     } catch (error) {
       this.notice.failed(error);
@@ -103,7 +139,14 @@ export class Sidebar {
     if (conversation.id === this.hooks.currentId()) link.setAttribute("aria-current", "page");
     const actions = document.createElement("span");
     actions.className = "chat-actions";
-    actions.append(iconButton("edit", t.rename, "rename"), iconButton("trash", t.delete, "delete"));
+    if (conversation.archived) {
+      actions.append(iconButton("unarchive", t.unarchive, "unarchive"));
+    } else {
+      const pin = iconButton("pin", conversation.pinned ? t.unpin : t.pin, "pin");
+      pin.setAttribute("aria-pressed", String(Boolean(conversation.pinned)));
+      actions.append(pin, iconButton("edit", t.rename, "rename"), iconButton("archive-box", t.archive, "archive"));
+    }
+    actions.append(iconButton("trash", t.delete, "delete"));
     // One Tab stop a conversation, its link: its buttons are a Right arrow away (keyed).
     for (const button of actions.children) button.tabIndex = -1;
     item.append(link, actions);
@@ -113,11 +156,19 @@ export class Sidebar {
   render() {
     if (this.renaming) return; // redrawn when the renaming ends
     const t = this.strings;
-    const shown = this.listing.visible(t.newConversation);
+    const listing = this.inView;
+    const shown = listing.visible(t.newConversation);
     const items = [];
     let group = null;
+    if (this.archive) {
+      group = "archived";
+      const heading = document.createElement("h2");
+      heading.className = "chat-group";
+      heading.textContent = t.archived;
+      items.push(heading);
+    }
     for (const conversation of shown) {
-      const next = groupOf(conversation.updated_at);
+      const next = this.archive ? "archived" : conversation.pinned ? "pinned" : groupOf(conversation.updated_at);
       if (next !== group) {
         group = next;
         const heading = document.createElement("h2");
@@ -127,11 +178,11 @@ export class Sidebar {
       }
       items.push(this.item(conversation));
     }
-    const searching = Boolean(this.listing.searching());
+    const searching = Boolean(listing.searching());
     this.ui.conversations.replaceChildren(...items);
-    this.ui.conversationsEmpty.textContent = searching ? t.noResults : t.noConversations;
+    this.ui.conversationsEmpty.textContent = this.archive ? t.noArchived : searching ? t.noResults : t.noConversations;
     this.ui.conversationsEmpty.hidden = shown.length > 0;
-    this.ui.loadMore.hidden = !this.listing.nextPage || searching;
+    this.ui.loadMore.hidden = !listing.nextPage || searching;
   }
 
   markCurrent() {
@@ -175,7 +226,7 @@ export class Sidebar {
 
   startRename(item) {
     const id = Number(item.dataset.id);
-    const conversation = this.listing.find(id);
+    const conversation = this.inView.find(id);
     if (!conversation || this.renaming) return;
     this.renaming = id;
     const link = item.querySelector(".chat-link");
@@ -220,8 +271,29 @@ export class Sidebar {
     input.addEventListener("blur", () => finish(true));
   }
 
+  // Pinned or archived (PATCH /api/chats/<id>/): moved to where it now belongs.
+  async change(id, fields) {
+    let updated;
+    try {
+      updated = await json("PATCH", `/api/chats/${id}/`, fields);
+    } catch (error) {
+      this.notice.failed(error);
+      return;
+    }
+    const { messages, model_offered, ...conversation } = updated; // eslint-disable-line no-unused-vars
+    if ("archived" in fields) {
+      this.inView.remove(id);
+      this.listing.remove(id);
+      if (!conversation.archived) this.listing.include(conversation);
+    } else {
+      this.listing.update(conversation);
+      this.listing.resort();
+    }
+    this.render();
+  }
+
   async delete(id) {
-    const conversation = this.listing.find(id);
+    const conversation = this.inView.find(id);
     if (!conversation) return;
     const question = format(this.strings.deleteConfirm, { title: this.untitled(conversation) });
     if (!(await confirmDialog(this.ui.confirmDialog, this.ui.confirmText, question))) return;
@@ -233,6 +305,7 @@ export class Sidebar {
         return;
       }
     }
+    this.inView.remove(id);
     this.listing.remove(id);
     this.render();
     this.hooks.deleted(id);
@@ -264,8 +337,12 @@ export class Sidebar {
     const item = event.target.closest(".chat-item");
     if (!item) return;
     const action = event.target.closest("[data-action]");
+    const id = Number(item.dataset.id);
     if (action && action.dataset.action === "rename") this.startRename(item);
-    else if (action && action.dataset.action === "delete") this.delete(Number(item.dataset.id));
+    else if (action && action.dataset.action === "delete") this.delete(id);
+    else if (action && action.dataset.action === "pin") this.change(id, { pinned: !this.inView.find(id).pinned });
+    else if (action && action.dataset.action === "archive") this.change(id, { archived: true });
+    else if (action && action.dataset.action === "unarchive") this.change(id, { archived: false });
     else if (event.target.closest(".chat-link")) {
       // A plain click opens it in place; with a modifier key the browser opens a tab.
       if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;

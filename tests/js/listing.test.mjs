@@ -60,3 +60,26 @@ test("conversations are grouped by the local day they last changed", () => {
   assert.equal(groupOf(at(20), now), "previous30");
   assert.equal(groupOf(at(40), now), "older");
 });
+
+test("pinned conversations come first, then the most recently changed, and a pin re-sorts them", () => {
+  const listing = new Listing();
+  listing.setFirstPage({
+    results: [
+      { ...item(3, "old pinned", "2026-01-01"), pinned: true },
+      item(2, "newest", "2026-03-01"),
+      item(1, "older", "2026-02-01"),
+    ],
+  });
+  listing.update({ id: 1, pinned: true });
+  listing.resort();
+  assert.deepEqual(
+    listing.loaded.map((entry) => entry.title),
+    ["older", "old pinned", "newest"],
+  );
+  // One opened from further down goes among the unpinned, at its time.
+  listing.include({ ...item(7, "opened by address", "2026-02-15"), pinned: false });
+  assert.deepEqual(
+    listing.loaded.map((entry) => entry.id),
+    [1, 3, 2, 7],
+  );
+});
