@@ -28,6 +28,7 @@ from chat.models import (
     Message,
     Provider,
     ProviderModel,
+    Share,
     StaffRead,
     Usage,
 )
@@ -714,3 +715,49 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, _("%(count)s tokens revoked.") % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    """
+    Everyone's shared links, which staff can stop (delete: the page is gone at once). The
+    conversation by its number, its title only where staff see content.
+    """
+
+    list_display = ["key_start", "conversation_number", "owner", "shared_title", "shows_author", "created_at"]
+    list_select_related = ["conversation__owner"]
+    list_filter = ["shows_author", "created_at"]
+    search_fields = ["conversation__owner__username"]
+    fields = [
+        "key_start",
+        "conversation_number",
+        "owner",
+        "shared_title",
+        "shows_author",
+        "last_message_id",
+        "created_at",
+    ]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # shared by the conversation's owner
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("address"))
+    def key_start(self, share):
+        return f"/s/{share.key[:6]}…"
+
+    @admin.display(description=_("conversation"), ordering="conversation_id")
+    def conversation_number(self, share):
+        return Named(Conversation, share.conversation_id).label
+
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
+    def owner(self, share):
+        return share.conversation.owner
+
+    @admin.display(description=_("title"))
+    def shared_title(self, share):
+        return share.title if shows_content() else "—"

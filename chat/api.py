@@ -18,6 +18,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
@@ -25,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, exports, feedback, imports, limits, relay, sse, tokens, turns, usage
+from chat import catalogue, conversations, exports, feedback, imports, limits, relay, shares, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -259,6 +260,31 @@ def import_view(request):
     if request.GET.get("preview") in ("1", "true"):
         return JsonResponse(imports.preview(request.user.pk, reading))
     return JsonResponse(imports.save(request.user.pk, reading), status=201)
+
+
+def _share_json(request, share):
+    return share.as_json(request.build_absolute_uri(reverse("chat:shared", args=[share.key])))
+
+
+@require_http_methods(["GET", "POST", "DELETE"])
+@api_view
+def share_view(request, conversation_id):
+    """The conversation's share link: shared (again) as it is now, shown, or stopped."""
+    if request.method == "POST":
+        data = _json_body(request)
+        share = shares.share(request.user.pk, conversation_id, shows_author=data.get("shows_author", False))
+        return JsonResponse(_share_json(request, share), status=201)
+    if request.method == "DELETE":
+        shares.stop(request.user.pk, conversation_id)
+        return HttpResponse(status=204)
+    return JsonResponse(_share_json(request, shares.of(request.user.pk, conversation_id)))
+
+
+@require_GET
+@api_view
+def shares_view(request):
+    """The person's share links, newest first."""
+    return JsonResponse({"results": [_share_json(request, share) for share in shares.listed(request.user.pk)]})
 
 
 @require_GET

@@ -775,6 +775,57 @@ class Activity(models.Model):
         return str(self.user)
 
 
+class ShareQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        return self.filter(conversation__owner_id=user_id)
+
+
+class Share(models.Model):
+    """
+    A conversation shared as a read-only public page at /s/<key>/: a snapshot of its title
+    and of its messages up to `last_message` as of sharing (shared again, the snapshot moves
+    on; deleted, the page is gone at once).
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, models.CASCADE, related_name="share", verbose_name=_("conversation")
+    )
+    # 192 random bits (32 characters): the page's address is its only key.
+    key = models.CharField(_("key"), max_length=32, unique=True, editable=False)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    last_message_id = models.BigIntegerField(_("last message shared"), default=0)
+    # The owner's username on the page, only when they choose it.
+    shows_author = models.BooleanField(_("shows the author"), default=False)
+    created_at = models.DateTimeField(_("shared"), default=timezone.now)
+
+    objects = ShareQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("shared link")
+        verbose_name_plural = _("shared links")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.key[:6]}… ({self.conversation_id})"
+
+    def messages(self):
+        """The messages shared: those of the snapshot that ended, questions and answers."""
+        return (
+            self.conversation.messages.filter(pk__lte=self.last_message_id)
+            .exclude(status__in=Message.LIVE_STATUSES)
+            .order_by("id")
+        )
+
+    def as_json(self, url):
+        return {
+            "url": url,
+            "title": self.title,
+            "shows_author": self.shows_author,
+            "created_at": self.created_at.isoformat(),
+            "conversation_id": self.conversation_id,
+        }
+
+
 class StaffRead(models.Model):
     """
     A staff member opened another person's conversation or message in the admin: who, whose,

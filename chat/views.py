@@ -16,7 +16,7 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from chat import catalogue, limits, tokens
+from chat import catalogue, limits, shares, tokens
 from chat.accounts import LoginForm, SignupForm
 from chat.errors import ChatError
 from chat.models import ApiToken, Conversation
@@ -58,6 +58,9 @@ def _page_strings():
         "noConversations": _("No conversations yet."),
         "noResults": _("No conversations found."),
         "noArchived": _("No archived conversations."),
+        "share": _("Share link"),
+        "shareAgain": _("Update the link to this conversation as it is now"),
+        "copyLink": _("Copy link"),
         "pin": _("Pin"),
         "unpin": _("Unpin"),
         "pinned": _("Pinned"),
@@ -199,10 +202,36 @@ def api_tokens(request):
     return render(request, "chat/tokens.html", context)
 
 
+def shared(request, key):
+    """
+    A conversation someone shared: its snapshot, read-only, for anybody with the address.
+    Nothing else of the owner (their name only if they chose it), no session used or made,
+    not for search engines, never cached (a link stopped is gone at once).
+    """
+    share = shares.public(key)
+    if share is None:
+        raise Http404
+    messages = [
+        {"role": role, "content": content, "model": model}
+        for role, content, model in share.messages().values_list("role", "content", "model")
+    ]
+    context = {
+        "share": share,
+        "messages": messages,
+        "author": share.conversation.owner.get_username() if share.shows_author else "",
+    }
+    response = render(request, "chat/shared.html", context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @login_required
 def data(request):
-    """The person's data: download all of it, import conversations (static/chat/data.js)."""
-    return render(request, "chat/data.html", {"max_mb": settings.CHAT_MAX_IMPORT_MB})
+    """The person's data: download all of it, their share links, import conversations (static/chat/data.js)."""
+    context = {"max_mb": settings.CHAT_MAX_IMPORT_MB, "shares": shares.listed(request.user.pk)}
+    return render(request, "chat/data.html", context)
 
 
 @require_POST

@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from chat import tokens
-from chat.models import ApiToken, Conversation, Feedback, Message
+from chat.models import ApiToken, Conversation, Feedback, Message, Share
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ OWN = {
     "chat:api-edit",
     "chat:api-feedback",
     "chat:api-export-conversation",
+    "chat:api-share",
     "chat:api-token",
     "chat:revoke-token",
 }
@@ -53,6 +54,7 @@ PRIVATE = {
     "chat:api-tokens",
     "chat:api-export",
     "chat:api-import",
+    "chat:api-shares",
     "chat:tokens",
     "chat:data",
 }
@@ -68,6 +70,7 @@ PUBLIC = {
     "chat:api-diagnostics-stream",  # needs doctor's signed token (or staff)
     "chat:openai-models",  # needs a personal API token
     "chat:openai-chat-completions",  # needs a personal API token
+    "chat:shared",  # a share's page, by its unguessable key (404 for any other)
 }
 CLASSIFIED = OWN | PRIVATE | ADMIN | PUBLIC
 # Public patterns that refuse anybody without their key or token, whatever the session.
@@ -170,6 +173,8 @@ def rows(owner):
     answer = conversation.messages.create(role="assistant", content="Owner secret answer", status="complete")
     Feedback.objects.create(message=answer, user=owner, rating="down", note="Owner secret note")
     token, _secret = tokens.create(owner.pk, name="Owner's script")
+    # Shared: its page is at a key nobody is given here (url_of names another).
+    Share.objects.create(conversation=conversation, key="s" * 32, title="Owner secret title", last_message_id=answer.pk)
     return conversation, question, answer, token
 
 
@@ -183,6 +188,8 @@ def url_of(name, rows):
             kwargs[param] = (question if name in QUESTION_ID else answer).pk
         elif param == "token_id":
             kwargs[param] = token.pk
+        elif param == "key":
+            kwargs[param] = "k" * 32  # a share's page of nobody's: the key is its only protection
         else:
             pytest.fail(f"{name}: no id to fill its path parameter {param!r} with; add it to url_of()")
     return reverse(name, kwargs=kwargs)
@@ -195,7 +202,8 @@ def snapshot(owner):
     user = get_user_model().objects.filter(pk=owner.pk).values().first()
     api_tokens = list(ApiToken.objects.filter(user=owner).order_by("pk").values())
     feedback = list(Feedback.objects.filter(message__conversation__owner=owner).order_by("pk").values())
-    return conversations, messages, user, api_tokens, feedback
+    shared = list(Share.objects.filter(conversation__owner=owner).order_by("pk").values())
+    return conversations, messages, user, api_tokens, feedback, shared
 
 
 def call(client, method, url, body=None, **extra):

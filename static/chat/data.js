@@ -1,6 +1,7 @@
-// The "Your data" page: a file chosen for import is previewed first (POST ?preview=1, which
-// writes nothing), then imported with the same file when the person confirms.
-import { csrfToken } from "./api.js";
+// The "Your data" page: a share link stopped in place; a file chosen for import is previewed
+// first (POST ?preview=1, which writes nothing), then imported with the same file when the
+// person confirms.
+import { ApiError, csrfToken, json } from "./api.js";
 import { format } from "./text.js";
 
 const form = document.getElementById("import-form");
@@ -93,3 +94,21 @@ form.addEventListener("submit", async (event) => {
     confirm.disabled = false;
   }
 });
+
+for (const button of document.querySelectorAll("[data-stop-share]")) {
+  button.addEventListener("click", async () => {
+    try {
+      await json("DELETE", `/api/chats/${button.dataset.stopShare}/share/`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) {
+        status.textContent = error.message || status.dataset.failed;
+        return;
+      }
+    }
+    button.closest("tr").remove();
+    if (!document.querySelector("[data-stop-share]")) {
+      document.querySelector("table.shares").remove();
+      document.getElementById("shares-empty").hidden = false;
+    }
+  });
+}

@@ -12,6 +12,7 @@ import { Drafts } from "./drafts.js";
 import { Notice } from "./notice.js";
 import { Scroll } from "./scroll.js";
 import { Settings } from "./settings.js";
+import { ShareBox } from "./share.js";
 import { installShortcuts } from "./shortcuts.js";
 import { Sidebar } from "./sidebar.js";
 import { Tabs } from "./tabs.js";
@@ -28,7 +29,7 @@ const ui = elements([
   "settings", "settings-form", "system-prompt", "temperature", "max-tokens", "settings-status", "settings-close",
   "scroller", "welcome", "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog",
   "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
-  "archived-toggle",
+  "archived-toggle", "share-box", "share-shared", "share-url", "share-copy", "share-stop", "share-author", "share-make",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -56,6 +57,20 @@ const composer = new Composer({
   currentId: () => conversation.id,
 });
 
+const shareBox = new ShareBox({
+  elements: {
+    shareBox: ui.shareBox,
+    shareShared: ui.shareShared,
+    shareUrl: ui.shareUrl,
+    shareCopy: ui.shareCopy,
+    shareStop: ui.shareStop,
+    shareAuthor: ui.shareAuthor,
+    shareMake: ui.shareMake,
+  },
+  strings,
+  notice,
+});
+
 const settings = new Settings({
   elements: {
     model: ui.model,
@@ -75,6 +90,7 @@ const settings = new Settings({
   config,
   notice,
   composer,
+  shareBox,
   currentId: () => conversation.id,
 });
 

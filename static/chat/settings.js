@@ -20,13 +20,14 @@ export function offerOf(models, id) {
 export class Settings {
   // currentId(): the open conversation's id, null for a new one. composer: its send waits
   // while the open conversation has no model to answer with.
-  constructor({ elements, config, notice, composer, currentId }) {
+  constructor({ elements, config, notice, composer, shareBox, currentId }) {
     this.ui = elements;
     this.config = config;
     this.strings = config.strings;
     this.notice = notice;
     this.composer = composer;
     this.currentId = currentId;
+    this.shareBox = shareBox;
     // A new conversation's settings, kept until the conversation is created (POST /api/chats/).
     this.draft = { system_prompt: "", temperature: null, max_tokens: null };
     // The saved model of the conversation opened when it is no longer offered, else null.
@@ -181,17 +182,19 @@ export class Settings {
   }
 
   // The conversation's downloads (GET /api/chats/<id>/export/); a new one (null) has none yet.
+  // And its share link, read when the panel is open.
   showDownloads(id) {
     this.ui.exportLinks.hidden = !id;
     if (id) {
       this.ui.exportMarkdown.href = `/api/chats/${id}/export/?format=markdown`;
       this.ui.exportJson.href = `/api/chats/${id}/export/?format=json`;
     }
+    this.shareBox.show(id, { load: !this.ui.settings.hidden });
   }
 
   toggle(open) {
-    if (open) this.showDownloads(this.currentId());
     this.ui.settings.hidden = !open;
+    if (open) this.showDownloads(this.currentId());
     this.ui.settingsToggle.setAttribute("aria-expanded", String(open));
     if (open) this.ui.systemPrompt.focus();
   }
