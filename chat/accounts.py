@@ -1,5 +1,6 @@
 """
-Accounts: the login form and its lockout page, the sign-up form, and the client's address.
+Accounts: the login form and its lockout page, the sign-up and password forms, and the
+client's address.
 
 Failed logins are counted by django-axes (settings: the AXES_* block), per username and per IP
 address; these are the parts of it the product shapes: which address is the client's, and the
@@ -22,6 +23,7 @@ from axes.helpers import (
 from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
@@ -162,7 +164,40 @@ def is_invite_code(given):
     return any(matches)
 
 
-class SignupForm(UserCreationForm):
+class NewPasswordErrorsUnderIt:
+    """
+    The password validators' errors (too short, too common…) under the new password's field,
+    where the person typed it. Django checks the confirmation's value and puts them under the
+    confirmation, which reads as if only the confirmation were wrong; a mismatch of the two
+    still shows under the confirmation.
+    """
+
+    FIRST_OF = {"password2": "password1", "new_password2": "new_password1"}
+
+    def validate_password_for_user(self, user, password_field_name="password2"):
+        super().validate_password_for_user(user, self.FIRST_OF.get(password_field_name, password_field_name))
+
+
+class PasswordChangeForm(NewPasswordErrorsUnderIt, auth_forms.PasswordChangeForm):
+    pass
+
+
+class PasswordResetSetForm(NewPasswordErrorsUnderIt, auth_forms.SetPasswordForm):
+    """The new password, from the link of a password reset mail."""
+
+
+def first_start(users=None):
+    """
+    Whether the site is as the first `make run` left it: its one account the administrator
+    that `manage.py ensureadmin` created, who has never logged in. The login page then says
+    where that account's password is (printed once by `make run`), which no visitor can use
+    without it; after the first login, or once there are other accounts, it says nothing.
+    """
+    users = list(get_user_model().objects.order_by("pk")[:2]) if users is None else users
+    return len(users) == 1 and users[0].is_superuser and users[0].last_login is None
+
+
+class SignupForm(NewPasswordErrorsUnderIt, UserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if invite_codes():

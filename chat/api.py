@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import catalogue, conversations, exports, feedback, imports, limits, relay, shares, sse, tokens, turns, usage
+from chat import conversations, exports, feedback, imports, limits, profiles, relay, shares, sse, tokens, turns, usage
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -176,7 +176,7 @@ def conversations_view(request):
         conversation = conversations.create(
             request.user.pk,
             model=_model(data),
-            system_prompt=_string(data, "system_prompt"),
+            system_prompt=_string(data, "system_prompt", None),
             title=_string(data, "title"),
             temperature=data.get("temperature"),
             max_tokens=data.get("max_tokens"),
@@ -290,8 +290,29 @@ def shares_view(request):
 @require_GET
 @api_view
 def models_view(request):
-    """The models offered to the person, in order, and their default one."""
-    return JsonResponse(limits.of(request.user.pk).as_json(catalogue.current()))
+    """The models offered to the person, in order, and their default one (theirs, else the site's)."""
+    return JsonResponse(profiles.offered_models(request.user.pk))
+
+
+@require_http_methods(["GET", "PATCH"])
+@api_view
+def account_view(request):
+    """The person's own settings, as on their settings page; PATCH changes the fields given."""
+    form = profiles.AccountForm(user=request.user)
+    values = form.values()
+    if request.method == "GET":
+        return JsonResponse(values)
+    data = _json_body(request)
+    for name in data:
+        if name not in values:
+            raise Invalid(_("Unknown field %(name)s.") % {"name": repr(name[:100])}, field=name[:100])
+        _string(data, name)
+    form = profiles.AccountForm({**values, **data}, user=request.user)
+    if not form.is_valid():
+        name, errors = next(iter(form.errors.items()))
+        raise Invalid(f"{form.fields[name].label}: {errors[0]}" if name in form.fields else errors[0], field=name)
+    profile = form.save()
+    return profiles.remember_language(JsonResponse(form.values()), profile.language)
 
 
 @require_http_methods(["GET", "POST"])

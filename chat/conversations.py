@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from chat import catalogue, limits
 from chat.errors import Invalid, NotFound
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Profile
 
 TITLE_MAX_LENGTH = 200
 MAX_TEMPERATURE = 2
@@ -128,9 +128,14 @@ def page(user_id, number, *, query="", archived=False):
     return rows[:size], len(rows) > size
 
 
-def create(user_id, *, model=None, system_prompt="", title="", temperature=None, max_tokens=None):
+def create(user_id, *, model=None, system_prompt=None, title="", temperature=None, max_tokens=None):
+    """A new conversation; without a model or a system prompt, the person's own defaults."""
     offers, person = catalogue.current(), limits.of(user_id)
-    offer = check_model(model) or person.default(offers)
+    if model is None or system_prompt is None:
+        profile = Profile.objects.of(user_id)
+        model = profile.default_offer(offers, person).id if model is None else model
+        system_prompt = profile.custom_instructions if system_prompt is None else system_prompt
+    offer = check_model(model)
     person.check_model(offer, offers)
     check_text(system_prompt, "system_prompt", max_length=settings.CHAT_MAX_SYSTEM_PROMPT_CHARS)
     check_text(title, "title", max_length=TITLE_MAX_LENGTH)

@@ -86,14 +86,6 @@ class Limits:
             return catalogue.default
         return next(iter(self.allowed(catalogue)), catalogue.default)
 
-    def as_json(self, catalogue):
-        """The models the person may use and their default, as GET /api/models/ tells them."""
-        return {
-            "default": self.default(catalogue).id,
-            "currency": settings.CHAT_CURRENCY,
-            "results": [offer.as_json() for offer in self.allowed(catalogue)],
-        }
-
     def check_model(self, offer, catalogue):
         if not self.allows(offer):
             raise Forbidden(

@@ -918,3 +918,51 @@ class ApiToken(models.Model):
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
             "revoked": self.revoked_at is not None,
         }
+
+
+class ProfileManager(models.Manager):
+    def of(self, user_id):
+        """The person's profile; an unsaved one with the defaults until they first save theirs."""
+        return self.filter(user_id=user_id).first() or self.model(user_id=user_id)
+
+
+class Profile(models.Model):
+    """
+    A person's own settings (chat.profiles), beside Django's User, whose first_name is their
+    display name. Made when they first save their settings: until then the defaults hold.
+    """
+
+    class Theme(models.TextChoices):
+        # The words of the theme toggle (static/chat/page.js): "system" follows the device.
+        SYSTEM = "system", _("As the device")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="profile", verbose_name=_("user")
+    )
+    # A code of settings.LANGUAGES, applied at login; blank: the browser's language.
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    # A model id of the catalogue; blank, or no longer one the person may use: the site's default.
+    default_model = models.CharField(_("default model"), max_length=100, blank=True)
+    custom_instructions = models.TextField(
+        _("custom instructions"), blank=True, help_text=_("The system prompt new conversations start with.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ProfileManager()
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+
+    def __str__(self):
+        return str(self.user)
+
+    def default_offer(self, offers, person):
+        """The model of the person's new conversations: theirs while they may use it, else the site's."""
+        offer = offers.find(self.default_model) if self.default_model else None
+        if offer is not None and person.allows(offer):
+            return offer
+        return person.default(offers)

@@ -16,17 +16,17 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from chat import catalogue, limits, shares, tokens
-from chat.accounts import LoginForm, SignupForm
+from chat import branding, catalogue, limits, profiles, shares, tokens
+from chat.accounts import LoginForm, PasswordChangeForm, PasswordResetSetForm, SignupForm, first_start
 from chat.errors import ChatError
-from chat.models import ApiToken, Conversation
+from chat.models import ApiToken, Conversation, Profile
 from chat.upstream import DEMO_MODEL
 
 
 def _page_strings():
     """The page script's own words, translated here so the page needs no extra request."""
     return {
-        "appName": _("Chat"),
+        "appName": branding.name(),
         "newConversation": _("New chat"),
         "copy": _("Copy"),
         "copied": _("Copied"),
@@ -118,12 +118,15 @@ def _page_strings():
 
 def _page_config(request, conversation=None):
     """What the page script needs to start, passed with json_script."""
-    models = limits.of(request.user.pk).as_json(catalogue.current())
+    profile = Profile.objects.of(request.user.pk)
+    models = profiles.offered_models(request.user.pk, profile)
     return {
         "conversation_id": conversation.pk if conversation else None,
         "models": models["results"],
         "default_model": models["default"],
         "currency": models["currency"],
+        # What a new conversation's system prompt starts as (the person's custom instructions).
+        "custom_instructions": profile.custom_instructions,
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,
@@ -234,6 +237,18 @@ def data(request):
     return render(request, "chat/data.html", context)
 
 
+@login_required
+def account_settings(request):
+    """The person's own settings: display name, language, theme, default model, custom instructions."""
+    form = profiles.AccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        profile = form.save()
+        # Redirected, so that a reload does not post the form again; in the language just saved.
+        response = redirect(f"{reverse('chat:account')}?saved=1")
+        return profiles.remember_language(response, profile.language)
+    return render(request, "chat/account.html", {"form": form, "saved": "saved" in request.GET})
+
+
 @require_POST
 @login_required
 def revoke_api_token(request, token_id):
@@ -249,7 +264,96 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(signup_enabled=settings.SIGNUP_ENABLED, **kwargs)
+        return super().get_context_data(signup_enabled=settings.SIGNUP_ENABLED, first_start=first_start(), **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The language the person chose in their settings, from this login on (else the
+        # browser's, or what they picked on this page).
+        if language := Profile.objects.of(form.get_user().pk).language:
+            profiles.remember_language(response, language)
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = PasswordChangeForm
+    template_name = "registration/account_form.html"
+    extra_context = {
+        "heading": gettext_lazy("Change your password"),
+        "submit": gettext_lazy("Change password"),
+        "back_to_chat": True,
+    }
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "registration/account_message.html"
+    extra_context = {
+        "heading": gettext_lazy("Password changed"),
+        "message": gettext_lazy(
+            "Your password is changed. Other browsers logged in to your account are logged out; "
+            "your API tokens keep working."
+        ),
+        "back_to_chat": True,
+    }
+
+
+def needs_email(view_class):
+    """A password reset page: only with a mail server to send the link (EMAIL_URL), else 404."""
+    view = view_class.as_view()
+
+    def wrapper(request, *args, **kwargs):
+        if not branding.password_reset_enabled():
+            raise Http404("Password reset by e-mail is not configured.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "registration/account_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    extra_context = {
+        "heading": gettext_lazy("Reset your password"),
+        "intro": gettext_lazy(
+            "Enter the e-mail address of your account: we send a link there to choose a new password."
+        ),
+        "submit": gettext_lazy("Send the link"),
+    }
+
+    @property
+    def extra_email_context(self):
+        return {"site_name": branding.name()}
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "registration/account_message.html"
+    extra_context = {
+        "heading": gettext_lazy("Check your e-mail"),
+        "message": gettext_lazy(
+            "If an account has this address, a link to choose a new password is on its way. It works once."
+        ),
+    }
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/account_message.html"
+    extra_context = {
+        "heading": gettext_lazy("Password changed"),
+        "message": gettext_lazy("Your new password is set: log in with it."),
+    }
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = PasswordResetSetForm
+    template_name = "registration/account_form.html"
+    extra_context = {
+        "heading": gettext_lazy("Choose a new password"),
+        "submit": gettext_lazy("Change password"),
+        "invalid_link": gettext_lazy(
+            "This link is not valid: it was used already, or it is too old. Ask for a new one."
+        ),
+    }
 
 
 # Where the sign-up's redirect finds the new account's name, to say it waits for approval.

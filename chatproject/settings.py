@@ -90,6 +90,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chat.branding.site",
+                "chat.profiles.context",
             ],
         },
     },
@@ -194,6 +196,24 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_DISABLE_ACCESS_LOG = True
 # Masked in the attempts' stored form data and in axes' log lines, as the password always is.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+
+# Password reset by e-mail, only with a mail server: EMAIL_URL such as
+# smtp+tls://user:password@smtp.example.com:587 (or smtps://…:465; consolemail:// prints the
+# mails, for development). Empty: no reset links are shown and the reset pages are 404.
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url_config(EMAIL_URL))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="") or "webmaster@localhost"
+# Mails about passwords must not wait for ever on a mail server that does not answer.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+
+# Branding (chat.branding): the name in the pages' titles and headings (empty: "Chat", in the
+# page's language), an optional short notice such as the terms of use, shown on the login and
+# sign-up pages and under the chat's sidebar, and an optional logo, served by this site (the
+# pages load images from their own origin only).
+SITE_NAME = env.str("SITE_NAME", default="")
+SITE_NOTICE = env.str("SITE_NOTICE", default="")
+SITE_LOGO_URL = env.str("SITE_LOGO_URL", default="")
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]

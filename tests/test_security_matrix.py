@@ -17,9 +17,11 @@ from django.contrib.auth import get_user_model
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from chat import tokens
-from chat.models import ApiToken, Conversation, Feedback, Message, Share
+from chat.models import ApiToken, Conversation, Feedback, Message, Profile, Share
 
 pytestmark = pytest.mark.django_db
 
@@ -57,12 +59,21 @@ PRIVATE = {
     "chat:api-shares",
     "chat:tokens",
     "chat:data",
+    "chat:account",
+    "chat:api-account",
+    "password_change",
+    "password_change_done",
 }
 ADMIN = {"admin:index"}
 PUBLIC = {
     "login",
     "logout",  # ends only the caller's own session
     "signup",  # 404 unless SIGNUP_ENABLED
+    # 404 unless EMAIL_URL; then the link mailed to the account's address (tests/test_account.py)
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
     "set_language",  # Django's i18n view: a cookie of the caller's own
     "chat:healthz",
     "chat:demo-chat-completions",  # needs the demo's API key
@@ -97,6 +108,7 @@ OUTSIDER_BODY = {
     "chat:api-edit": {"content": "taken"},
     "chat:api-feedback": {"rating": "down", "note": "taken"},
     "chat:api-conversations": {"title": "mine"},
+    "chat:api-account": {"custom_instructions": "taken", "display_name": "taken"},
 }
 # What the owner sends: bodies that pass ownership but start no answer (an empty question, a
 # model nobody offers), so that no generation outlives the test.
@@ -190,6 +202,10 @@ def url_of(name, rows):
             kwargs[param] = token.pk
         elif param == "key":
             kwargs[param] = "k" * 32  # a share's page of nobody's: the key is its only protection
+        elif param == "uidb64":  # a password reset link's, for the owner
+            kwargs[param] = urlsafe_base64_encode(force_bytes(conversation.owner_id))
+        elif param == "token":
+            kwargs[param] = "set-password"
         else:
             pytest.fail(f"{name}: no id to fill its path parameter {param!r} with; add it to url_of()")
     return reverse(name, kwargs=kwargs)
@@ -203,7 +219,8 @@ def snapshot(owner):
     api_tokens = list(ApiToken.objects.filter(user=owner).order_by("pk").values())
     feedback = list(Feedback.objects.filter(message__conversation__owner=owner).order_by("pk").values())
     shared = list(Share.objects.filter(conversation__owner=owner).order_by("pk").values())
-    return conversations, messages, user, api_tokens, feedback, shared
+    profile = Profile.objects.filter(user=owner).values().first()
+    return conversations, messages, user, api_tokens, feedback, shared, profile
 
 
 def call(client, method, url, body=None, **extra):

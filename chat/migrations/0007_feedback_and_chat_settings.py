@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("chat", "0006_activity_and_imports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -15,30 +14,51 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='max_tokens',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='longest answer (tokens)'),
+            model_name="conversation",
+            name="max_tokens",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="longest answer (tokens)"),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='temperature',
-            field=models.FloatField(blank=True, null=True, verbose_name='temperature'),
+            model_name="conversation",
+            name="temperature",
+            field=models.FloatField(blank=True, null=True, verbose_name="temperature"),
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.CharField(choices=[('up', 'Good answer'), ('down', 'Bad answer')], max_length=8, verbose_name='rating')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='chat.message', verbose_name='answer')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "rating",
+                    models.CharField(
+                        choices=[("up", "Good answer"), ("down", "Bad answer")], max_length=8, verbose_name="rating"
+                    ),
+                ),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="created")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "message",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to="chat.message",
+                        verbose_name="answer",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'feedback',
-                'verbose_name_plural': 'feedback',
-                'indexes': [models.Index(fields=['rating', '-updated_at'], name='feedback_rating_recent')],
+                "verbose_name": "feedback",
+                "verbose_name_plural": "feedback",
+                "indexes": [models.Index(fields=["rating", "-updated_at"], name="feedback_rating_recent")],
             },
         ),
     ]

@@ -5,29 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0007_feedback_and_chat_settings'),
+        ("chat", "0007_feedback_and_chat_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conversation_owner_recent',
+            model_name="conversation",
+            name="conversation_owner_recent",
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='archived',
-            field=models.BooleanField(default=False, verbose_name='archived'),
+            model_name="conversation",
+            name="archived",
+            field=models.BooleanField(default=False, verbose_name="archived"),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='pinned',
-            field=models.BooleanField(default=False, verbose_name='pinned'),
+            model_name="conversation",
+            name="pinned",
+            field=models.BooleanField(default=False, verbose_name="pinned"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['owner', 'archived', '-pinned', '-updated_at', '-id'], name='conversation_sidebar'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["owner", "archived", "-pinned", "-updated_at", "-id"], name="conversation_sidebar"
+            ),
         ),
     ]

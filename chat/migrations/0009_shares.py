@@ -6,27 +6,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0008_pins_and_archive'),
+        ("chat", "0008_pins_and_archive"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Share',
+            name="Share",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(editable=False, max_length=32, unique=True, verbose_name='key')),
-                ('title', models.CharField(blank=True, max_length=200, verbose_name='title')),
-                ('last_message_id', models.BigIntegerField(default=0, verbose_name='last message shared')),
-                ('shows_author', models.BooleanField(default=False, verbose_name='shows the author')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='shared')),
-                ('conversation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='share', to='chat.conversation', verbose_name='conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(editable=False, max_length=32, unique=True, verbose_name="key")),
+                ("title", models.CharField(blank=True, max_length=200, verbose_name="title")),
+                ("last_message_id", models.BigIntegerField(default=0, verbose_name="last message shared")),
+                ("shows_author", models.BooleanField(default=False, verbose_name="shows the author")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="shared")),
+                (
+                    "conversation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="share",
+                        to="chat.conversation",
+                        verbose_name="conversation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'shared link',
-                'verbose_name_plural': 'shared links',
-                'ordering': ['-created_at'],
+                "verbose_name": "shared link",
+                "verbose_name_plural": "shared links",
+                "ordering": ["-created_at"],
             },
         ),
     ]

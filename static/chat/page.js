@@ -1,12 +1,42 @@
 // On every page, loaded in <head>: the colour theme (the system's, unless the person chose
-// one with the toggle, remembered in localStorage) and the language picker.
+// one with the toggle, remembered in localStorage) and the language picker. On a logged-in
+// person's pages, the theme saved in their settings (data-theme-choice: system, light or
+// dark, the words of Profile.Theme) is this browser's too, and the toggle saves its choice
+// there (PATCH data-account-url), so that it follows them to their other devices.
 "use strict";
 
 (function () {
   const root = document.documentElement;
   const systemDark = window.matchMedia("(prefers-color-scheme: dark)");
 
+  function remember(choice) {
+    try {
+      if (choice === "light" || choice === "dark") localStorage.setItem("theme", choice);
+      else localStorage.removeItem("theme");
+      return true;
+    } catch (e) {
+      return false; // storage disabled: the page alone shows it
+    }
+  }
+
+  function saveToAccount(choice) {
+    const url = root.dataset.accountUrl;
+    if (!url) return;
+    root.dataset.themeChoice = choice;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    // Best effort: this browser shows the choice whatever the server answers.
+    fetch(url, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": match ? decodeURIComponent(match[1]) : "" },
+      body: JSON.stringify({ theme: choice }),
+      credentials: "same-origin",
+    }).catch(() => {});
+  }
+
+  if (root.dataset.themeChoice) remember(root.dataset.themeChoice);
+
   function chosen() {
+    if (root.dataset.themeChoice) return root.dataset.themeChoice;
     try {
       return localStorage.getItem("theme");
     } catch (e) {
@@ -36,12 +66,10 @@
 
   function toggle() {
     const next = current() === "dark" ? "light" : "dark";
-    const system = systemDark.matches ? "dark" : "light";
-    try {
-      // Choosing what the system has means following the system again.
-      if (next === system) localStorage.removeItem("theme");
-      else localStorage.setItem("theme", next);
-    } catch (e) {
+    // Choosing what the system has means following the system again.
+    const choice = next === (systemDark.matches ? "dark" : "light") ? "system" : next;
+    saveToAccount(choice);
+    if (!remember(choice) && !root.dataset.themeChoice) {
       root.dataset.theme = next;
       return;
     }
@@ -51,7 +79,10 @@
   apply();
   systemDark.addEventListener("change", apply);
   window.addEventListener("storage", (event) => {
-    if (event.key === "theme") apply();
+    if (event.key !== "theme") return;
+    // Toggled in another tab, which saved it to the account.
+    if (root.dataset.themeChoice) root.dataset.themeChoice = event.newValue || "system";
+    apply();
   });
 
   document.addEventListener("DOMContentLoaded", () => {

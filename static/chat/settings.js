@@ -28,8 +28,9 @@ export class Settings {
     this.composer = composer;
     this.currentId = currentId;
     this.shareBox = shareBox;
-    // A new conversation's settings, kept until the conversation is created (POST /api/chats/).
-    this.draft = { system_prompt: "", temperature: null, max_tokens: null };
+    // A new conversation's settings, kept until the conversation is created (POST /api/chats/):
+    // its system prompt starts as the person's custom instructions (their settings page).
+    this.draft = { system_prompt: config.custom_instructions || "", temperature: null, max_tokens: null };
     // The saved model of the conversation opened when it is no longer offered, else null.
     this.retiredModel = null;
     this.retiredNote = "";
@@ -159,8 +160,8 @@ export class Settings {
     this.ui.model.value = this.config.default_model;
     this.showDemoBadge();
     this.showOutputLimit();
-    this.draft = { system_prompt: "", temperature: null, max_tokens: null };
-    this.ui.systemPrompt.value = "";
+    this.draft = { system_prompt: this.config.custom_instructions || "", temperature: null, max_tokens: null };
+    this.ui.systemPrompt.value = this.draft.system_prompt;
     this.showNumbers(this.draft);
     this.showSettingsSet();
     this.showDownloads(null);
