@@ -3,7 +3,7 @@
 // changed through the objects main.js gives it: the sidebar, the settings, the composer.
 import { answerStream, json, request } from "./api.js";
 import { MessageView, viewOf } from "./answer.js";
-import { copyWithFeedback } from "./dom.js";
+import { copyWithFeedback, textForm } from "./dom.js";
 import { rate } from "./feedback.js";
 import { readEvents } from "./sse.js";
 import { followStream, liveAnswer } from "./stream.js";
@@ -349,40 +349,26 @@ export class ConversationView {
     const t = this.strings;
     if (this.live || !view.id || view.article.classList.contains("editing")) return;
     view.article.classList.add("editing");
-    const form = document.createElement("form");
-    form.className = "edit-form";
-    const area = document.createElement("textarea");
-    area.value = view.content;
-    area.rows = Math.min(12, Math.max(2, view.content.split("\n").length));
-    area.setAttribute("aria-label", t.edit);
-    const buttons = document.createElement("div");
-    buttons.className = "edit-actions";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.textContent = t.cancel;
-    const save = document.createElement("button");
-    save.type = "submit";
-    save.className = "primary";
-    save.textContent = t.send;
-    buttons.append(cancel, save);
-    form.append(area, buttons);
-    view.body.hidden = true;
-    view.article.insertBefore(form, view.statusLine);
-    area.focus();
-    area.setSelectionRange(area.value.length, area.value.length);
-
     const close = () => {
       form.remove();
       view.body.hidden = false;
       view.article.classList.remove("editing");
     };
-    cancel.addEventListener("click", close);
+    const { form, area } = textForm({
+      className: "edit-form",
+      label: t.edit,
+      cancelText: t.cancel,
+      submitText: t.send,
+      onCancel: close,
+    });
+    area.value = view.content;
+    area.rows = Math.min(12, Math.max(2, view.content.split("\n").length));
+    view.body.hidden = true;
+    view.article.insertBefore(form, view.statusLine);
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
     area.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        event.stopPropagation();
-        close();
-      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
         event.preventDefault();
         form.requestSubmit();
       }

@@ -31,6 +31,35 @@ export function iconButton(name, label, action) {
   return button;
 }
 
+// A form of a text box and two buttons, "cancel" and "submit" (the message edit, the note of
+// a thumbs down): Escape in the box cancels.
+export function textForm({ className, label, cancelText, submitText, onCancel }) {
+  const form = document.createElement("form");
+  form.className = className;
+  const area = document.createElement("textarea");
+  area.setAttribute("aria-label", label);
+  const buttons = document.createElement("div");
+  buttons.className = "edit-actions";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.textContent = cancelText;
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.className = "primary";
+  submit.textContent = submitText;
+  buttons.append(cancel, submit);
+  form.append(area, buttons);
+  cancel.addEventListener("click", onCancel);
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      onCancel();
+    }
+  });
+  return { form, area, submit };
+}
+
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     try {

@@ -2,6 +2,7 @@
 // thumb already chosen takes the rating back; after a thumbs down, a short form under the
 // answer asks what was wrong (the note is optional, and goes to the operator).
 import { json } from "./api.js";
+import { textForm } from "./dom.js";
 
 const NOTE_MAX_LENGTH = 1000;
 
@@ -35,35 +36,20 @@ export function closeNote(view) {
 }
 
 function openNote(view, { strings, notice }) {
-  const form = (view.noteForm = document.createElement("form"));
-  form.className = "feedback-form";
-  const area = document.createElement("textarea");
+  const { form, area, submit: send } = textForm({
+    className: "feedback-form",
+    label: strings.feedbackNote,
+    cancelText: strings.skip,
+    submitText: strings.send,
+    onCancel: () => closeNote(view),
+  });
+  view.noteForm = form;
   area.rows = 2;
   area.maxLength = NOTE_MAX_LENGTH;
   area.placeholder = strings.feedbackNote;
-  area.setAttribute("aria-label", strings.feedbackNote);
-  const buttons = document.createElement("div");
-  buttons.className = "edit-actions";
-  const skip = document.createElement("button");
-  skip.type = "button";
-  skip.textContent = strings.skip;
-  const send = document.createElement("button");
-  send.type = "submit";
-  send.className = "primary";
-  send.textContent = strings.send;
-  buttons.append(skip, send);
-  form.append(area, buttons);
   view.actions.after(form);
   area.focus();
 
-  skip.addEventListener("click", () => closeNote(view));
-  area.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      closeNote(view);
-    }
-  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!view.feedback) return closeNote(view);
