@@ -25,6 +25,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("c/<id:conversation_id>/", views.conversation, name="conversation"),
     path("healthz", views.healthz, name="healthz"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
     path("account/", views.account_settings, name="account"),
     path("account/tokens/", views.api_tokens, name="tokens"),
     path("account/data/", views.data, name="data"),

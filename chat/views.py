@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -203,6 +204,39 @@ def api_tokens(request):
         "base_url": request.build_absolute_uri("/v1"),
     }
     return render(request, "chat/tokens.html", context)
+
+
+def manifest(request):
+    """
+    The web app manifest, by which a phone installs the chat as an app: the site's name and
+    icons, opening on the chat. No service worker: nothing private is ever cached offline.
+    """
+    name = branding.name()
+    data = {
+        "name": name,
+        "short_name": name[:12],
+        "start_url": reverse("chat:index"),
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0d0d0d",
+        "icons": [
+            {"src": static(f"chat/icon-{size}.png"), "sizes": f"{size}x{size}", "type": "image/png"}
+            for size in (192, 512)
+        ]
+        + [
+            {
+                "src": static(f"chat/icon-maskable-{size}.png"),
+                "sizes": f"{size}x{size}",
+                "type": "image/png",
+                "purpose": "maskable",
+            }
+            for size in (192, 512)
+        ],
+    }
+    response = JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 def shared(request, key):

@@ -76,6 +76,7 @@ PUBLIC = {
     "password_reset_complete",
     "set_language",  # Django's i18n view: a cookie of the caller's own
     "chat:healthz",
+    "chat:manifest",  # the web app manifest: the site's name and icons
     "chat:demo-chat-completions",  # needs the demo's API key
     "chat:demo-models",  # needs the demo's API key
     "chat:api-diagnostics-stream",  # needs doctor's signed token (or staff)
