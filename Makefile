@@ -71,7 +71,9 @@ nginx:
 	$(call apt_install,command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ],nginx-light,the proxy tests)
 
 # The README's screenshots, docs/screenshot-{light,dark,phone}.png, of a sample conversation.
+# The screenshots in docs/ (tests/screenshots.py); the Chinese one needs a font with its glyphs.
 screenshots: $(VENV)/.dev browser
+	$(call apt_install,[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ],fonts-wqy-zenhei,the Chinese screenshot)
 	$(BIN)/python -m pytest tests/screenshots.py -q
 
 # After changing the page's words: refresh the Chinese catalogue, translate the new entries in

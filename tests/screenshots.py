@@ -1,5 +1,5 @@
 """
-Takes the README's screenshots (docs/screenshot-{light,dark,phone}.png) of a sample
+Takes the README's screenshots (docs/screenshot-{light,dark,phone,zh}.png) of a sample
 conversation in chromium: `make screenshots`. Not part of the test suite (the name does not
 start with test_), but it runs on the same fixtures: the live server and a real browser.
 """
@@ -85,6 +85,10 @@ def sample(person, settings):
         reasoning=REASONING,
         model="deepseek-reasoner",
         finish_reason="stop",
+        prompt_tokens=38,
+        completion_tokens=412,
+        first_token_ms=620,
+        duration_ms=7400,
     )
     return chat
 
@@ -103,3 +107,4 @@ def test_take_screenshots(make_page, person, sample):
     shoot(make_page(person, viewport=DESKTOP), sample, "screenshot-light.png")
     shoot(make_page(person, viewport=DESKTOP, color_scheme="dark"), sample, "screenshot-dark.png")
     shoot(make_page(person, viewport=PHONE, scale=2), sample, "screenshot-phone.png")
+    shoot(make_page(person, viewport=DESKTOP, locale="zh-CN"), sample, "screenshot-zh.png")
