@@ -26,6 +26,7 @@ from chat.models import (
     Conversation,
     Feedback,
     Message,
+    Preset,
     Provider,
     ProviderModel,
     Share,
@@ -761,3 +762,74 @@ class ShareAdmin(admin.ModelAdmin):
     @admin.display(description=_("title"))
     def shared_title(self, share):
         return share.title if shows_content() else "—"
+
+
+class PresetForm(forms.ModelForm):
+    class Meta:
+        model = Preset
+        fields = ["name", "system_prompt", "model", "greeting", "temperature", "sort_order", "enabled"]
+
+    def clean_model(self):
+        # A model offered now (the picker's id); a preset naming one no longer offered later
+        # still starts chats, with the person's default model.
+        model = self.cleaned_data["model"].strip()
+        if model:
+            from chat import catalogue
+
+            offers = catalogue.current()
+            if (offer := offers.find(model)) is None:
+                raise ValidationError(
+                    _("Unknown model %(model)s. Available: %(models)s.")
+                    % {"model": repr(model), "models": ", ".join(offers.ids)}
+                )
+            model = offer.id
+        return model
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    """
+    The staff's presets (no owner), offered to everyone while enabled, made and changed here;
+    and people's own, saved from their chats, shown read-only (filter by "Owner"). What people
+    wrote in theirs, the system prompt and the greeting, shows only where
+    CHAT_ADMIN_SHOWS_CONTENT says staff see content.
+    """
+
+    form = PresetForm
+    list_display = ["name", "offered_by", "model", "temperature", "short_prompt", "enabled", "sort_order"]
+    list_filter = [("owner", admin.EmptyFieldListFilter), "enabled"]
+    list_select_related = ["owner"]
+    search_fields = ["name", "owner__username"]
+    ordering = ["owner", "sort_order", "name"]
+    show_full_result_count = False
+    personal_content_fields = ("system_prompt", "greeting")
+
+    @admin.display(description=_("owner"), ordering="owner__username")
+    def offered_by(self, preset):
+        return preset.owner if preset.owner_id else _("staff (everyone)")
+
+    @admin.display(description=_("system prompt"))
+    def short_prompt(self, preset):
+        if preset.owner_id and not shows_content():
+            return "—"
+        return Truncator(preset.system_prompt).chars(80)
+
+    def has_change_permission(self, request, obj=None):
+        # A person's own preset is theirs to change, from the page.
+        return (obj is None or obj.owner_id is None) and super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        if obj is None or obj.owner_id is None:
+            return super().get_fields(request, obj)
+        fields = ["name", "owner", "system_prompt", "model", "greeting", "temperature", "created_at"]
+        return fields if shows_content() else [name for name in fields if name not in self.personal_content_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None or obj.owner_id is None:
+            return super().get_readonly_fields(request, obj)
+        return self.get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.owner = None  # made here: the staff's, for everyone
+        super().save_model(request, obj, form, change)

@@ -26,7 +26,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import conversations, exports, feedback, imports, limits, profiles, relay, shares, sse, tokens, turns, usage
+from chat import (
+    conversations,
+    exports,
+    feedback,
+    imports,
+    limits,
+    presets,
+    profiles,
+    relay,
+    shares,
+    sse,
+    tokens,
+    turns,
+    usage,
+)
 from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
 from runtime.database import in_database_thread
 
@@ -173,14 +187,22 @@ def _model(data):
 def conversations_view(request):
     if request.method == "POST":
         data = _json_body(request)
-        conversation = conversations.create(
-            request.user.pk,
-            model=_model(data),
-            system_prompt=_string(data, "system_prompt", None),
-            title=_string(data, "title"),
-            temperature=data.get("temperature"),
-            max_tokens=data.get("max_tokens"),
-        )
+        fields = {
+            "model": _model(data),
+            "system_prompt": _string(data, "system_prompt", None),
+            "title": _string(data, "title"),
+            "temperature": data.get("temperature"),
+            "max_tokens": data.get("max_tokens"),
+        }
+        if "preset" in data:
+            # The preset's values, but those the request names itself win (a null temperature
+            # too: the model's default; a null model is none named).
+            given = {
+                name: value for name, value in fields.items() if name in data and (value is not None or name != "model")
+            }
+            conversation = presets.start_conversation(request.user.pk, data["preset"], **given)
+        else:
+            conversation = conversations.create(request.user.pk, **fields)
         return JsonResponse(conversation.as_json(), status=201)
     try:
         number = max(int(request.GET.get("page", 1)), 1)
@@ -285,6 +307,32 @@ def share_view(request, conversation_id):
 def shares_view(request):
     """The person's share links, newest first."""
     return JsonResponse({"results": [_share_json(request, share) for share in shares.listed(request.user.pk)]})
+
+
+@require_http_methods(["GET", "POST"])
+@api_view
+def presets_view(request):
+    """The presets the person may start a chat from (the staff's and their own), or a new one of theirs."""
+    if request.method == "POST":
+        data = _json_body(request)
+        preset = presets.create(
+            request.user.pk,
+            name=_string(data, "name"),
+            system_prompt=_string(data, "system_prompt"),
+            model=_model(data) or None,
+            temperature=data.get("temperature"),
+            greeting=_string(data, "greeting"),
+        )
+        return JsonResponse(preset.as_json(request.user.pk), status=201)
+    return JsonResponse({"results": presets.listed(request.user.pk)})
+
+
+@require_http_methods(["DELETE"])
+@api_view
+def preset_view(request, preset_id):
+    """Delete one of the person's own presets (the staff's and other people's: 404)."""
+    presets.delete(request.user.pk, preset_id)
+    return HttpResponse(status=204)
 
 
 @require_GET

@@ -826,6 +826,84 @@ class Share(models.Model):
         }
 
 
+class PresetQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        """A person's own presets."""
+        return self.filter(owner_id=user_id)
+
+    def usable_by(self, user_id):
+        """The presets a person may start a chat from: staff's enabled ones, then their own."""
+        return self.filter(models.Q(owner__isnull=True, enabled=True) | models.Q(owner_id=user_id)).order_by(
+            models.F("owner").asc(nulls_first=True), "sort_order", "name", "id"
+        )
+
+
+class Preset(models.Model):
+    """
+    A named way to start a chat: a system prompt, a model (blank: the person's default) and a
+    temperature, taken by the new conversation; and a greeting, shown at the top of a new chat
+    made from it but never saved in the conversation nor sent upstream. Staff's (no owner) are
+    made in the admin and offered to everyone while enabled; a person's own (saved from a
+    conversation's settings) are theirs alone.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="presets",
+        verbose_name=_("owner"),
+        help_text=_("Blank: a preset of the staff, offered to everyone."),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    model = models.CharField(
+        _("model"), max_length=100, blank=True, help_text=_("A model id. Blank: the person's default model.")
+    )
+    greeting = models.TextField(
+        _("greeting"),
+        blank=True,
+        help_text=_("Shown at the top of a new chat made from this preset; not sent to the model."),
+    )
+    temperature = models.FloatField(
+        _("temperature"), null=True, blank=True, help_text=_("0 to 2. Blank: the model's default.")
+    )
+    sort_order = models.IntegerField(_("sort order"), default=0)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    objects = PresetQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("preset")
+        verbose_name_plural = _("presets")
+        indexes = [
+            # GET /api/presets/ and the page: staff's presets and a person's own, in order.
+            models.Index(fields=["owner", "sort_order", "name"], name="preset_owner_order"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(temperature__isnull=True) | models.Q(temperature__gte=0, temperature__lte=2),
+                name="preset_temperature_range",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def as_json(self, user_id):
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "system_prompt": self.system_prompt,
+            "model": self.model,
+            "greeting": self.greeting,
+            "temperature": self.temperature,
+            "mine": self.owner_id is not None and self.owner_id == user_id,
+        }
+
+
 class StaffRead(models.Model):
     """
     A staff member opened another person's conversation or message in the admin: who, whose,

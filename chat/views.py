@@ -17,7 +17,7 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from chat import branding, catalogue, limits, profiles, shares, tokens
+from chat import branding, catalogue, limits, presets, profiles, shares, tokens
 from chat.accounts import LoginForm, PasswordChangeForm, PasswordResetSetForm, SignupForm, first_start
 from chat.errors import ChatError
 from chat.models import ApiToken, Conversation, Profile
@@ -111,6 +111,11 @@ def _page_strings():
             "provider reported none. The cost is at the model's current prices."
         ),
         "temperatureInvalid": _("The temperature must be a number from 0 to 2, or empty for the model's default."),
+        # Translators: {name} is the name of a preset (a saved way to start a chat).
+        "deletePreset": _("Delete the preset {name}"),
+        "deletePresetConfirm": _("Delete the preset “{name}”? Conversations started from it stay as they are."),
+        "presetNameNeeded": _("Give the preset a name."),
+        "presetSaved": _("Saved as the preset “{name}”."),
         "maxTokensInvalid": _("The longest answer must be a whole number of tokens, at least 1."),
         # Translators: {max} is the most tokens the model answers with.
         "maxTokensOverLimit": _("The longest answer must be a whole number of tokens from 1 to {max}."),
@@ -131,6 +136,8 @@ def _page_config(request, conversation=None):
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,
+        # The presets a new chat starts from (GET /api/presets/).
+        "presets": presets.listed(request.user.pk),
         "username": request.user.get_username(),
         "login_url": reverse(settings.LOGIN_URL),
         "strings": _page_strings(),

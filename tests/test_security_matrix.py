@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from chat import tokens
-from chat.models import ApiToken, Conversation, Feedback, Message, Profile, Share
+from chat.models import ApiToken, Conversation, Feedback, Message, Preset, Profile, Share
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +46,7 @@ OWN = {
     "chat:api-export-conversation",
     "chat:api-share",
     "chat:api-token",
+    "chat:api-preset",
     "chat:revoke-token",
 }
 PRIVATE = {
@@ -57,6 +58,7 @@ PRIVATE = {
     "chat:api-export",
     "chat:api-import",
     "chat:api-shares",
+    "chat:api-presets",
     "chat:tokens",
     "chat:data",
     "chat:account",
@@ -110,6 +112,7 @@ OUTSIDER_BODY = {
     "chat:api-feedback": {"rating": "down", "note": "taken"},
     "chat:api-conversations": {"title": "mine"},
     "chat:api-account": {"custom_instructions": "taken", "display_name": "taken"},
+    "chat:api-presets": {"name": "mine"},
 }
 # What the owner sends: bodies that pass ownership but start no answer (an empty question, a
 # model nobody offers), so that no generation outlives the test.
@@ -127,6 +130,7 @@ SECRETS = (
     "Owner secret answer",
     "Owner secret prompt",
     "Owner secret note",
+    "Owner secret preset",
 )
 
 
@@ -188,6 +192,7 @@ def rows(owner):
     token, _secret = tokens.create(owner.pk, name="Owner's script")
     # Shared: its page is at a key nobody is given here (url_of names another).
     Share.objects.create(conversation=conversation, key="s" * 32, title="Owner secret title", last_message_id=answer.pk)
+    Preset.objects.create(owner=owner, name="Owner's preset", system_prompt="Owner secret preset")
     return conversation, question, answer, token
 
 
@@ -201,6 +206,8 @@ def url_of(name, rows):
             kwargs[param] = (question if name in QUESTION_ID else answer).pk
         elif param == "token_id":
             kwargs[param] = token.pk
+        elif param == "preset_id":
+            kwargs[param] = Preset.objects.get(owner=conversation.owner).pk
         elif param == "key":
             kwargs[param] = "k" * 32  # a share's page of nobody's: the key is its only protection
         elif param == "uidb64":  # a password reset link's, for the owner
@@ -221,7 +228,8 @@ def snapshot(owner):
     feedback = list(Feedback.objects.filter(message__conversation__owner=owner).order_by("pk").values())
     shared = list(Share.objects.filter(conversation__owner=owner).order_by("pk").values())
     profile = Profile.objects.filter(user=owner).values().first()
-    return conversations, messages, user, api_tokens, feedback, shared, profile
+    presets = list(Preset.objects.filter(owner=owner).order_by("pk").values())
+    return conversations, messages, user, api_tokens, feedback, shared, profile, presets
 
 
 def call(client, method, url, body=None, **extra):
@@ -332,6 +340,7 @@ def everything():
         list(Message.objects.order_by("pk").values()),
         list(get_user_model().objects.order_by("pk").values()),
         list(Feedback.objects.order_by("pk").values()),
+        list(Preset.objects.order_by("pk").values()),
     )
 
 

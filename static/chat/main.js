@@ -10,6 +10,7 @@ import { ConversationView } from "./conversation.js";
 import { elements } from "./dom.js";
 import { Drafts } from "./drafts.js";
 import { Notice } from "./notice.js";
+import { Presets } from "./presets.js";
 import { Scroll } from "./scroll.js";
 import { Settings } from "./settings.js";
 import { ShareBox } from "./share.js";
@@ -30,6 +31,7 @@ const ui = elements([
   "scroller", "welcome", "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog",
   "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
   "archived-toggle", "share-box", "share-shared", "share-url", "share-copy", "share-stop", "share-author", "share-make",
+  "presets", "greeting", "preset-box", "preset-name", "preset-save",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -92,6 +94,23 @@ const settings = new Settings({
   composer,
   shareBox,
   currentId: () => conversation.id,
+});
+
+settings.presets = new Presets({
+  elements: {
+    presets: ui.presets,
+    greeting: ui.greeting,
+    presetBox: ui.presetBox,
+    presetName: ui.presetName,
+    presetSave: ui.presetSave,
+    settingsStatus: ui.settingsStatus,
+    confirmDialog: ui.confirmDialog,
+    confirmText: ui.confirmText,
+  },
+  strings,
+  notice,
+  settings,
+  presets: config.presets,
 });
 
 const sidebar = new Sidebar({

@@ -34,6 +34,9 @@ export class Settings {
     // The saved model of the conversation opened when it is no longer offered, else null.
     this.retiredModel = null;
     this.retiredNote = "";
+    // The presets of the welcome screen (presets.js), told when a new chat starts and which
+    // conversation is shown; set by main.js once both are made.
+    this.presets = null;
 
     const ui = elements;
     // Grouped by provider, in the order the server offers them: the same model name can come
@@ -165,6 +168,21 @@ export class Settings {
     this.showNumbers(this.draft);
     this.showSettingsSet();
     this.showDownloads(null);
+    if (this.presets) this.presets.reset();
+  }
+
+  // A preset picked for the new conversation: its model (when the person may use it, else
+  // their default, as the server does), system prompt and temperature, kept in the draft
+  // until the first message creates the conversation.
+  applyPreset(preset) {
+    const offer = preset.model ? offerOf(this.config.models, preset.model) : null;
+    this.ui.model.value = offer ? offer.id : this.config.default_model;
+    this.showDemoBadge();
+    this.showOutputLimit();
+    this.draft = { ...this.draft, system_prompt: preset.system_prompt, temperature: preset.temperature };
+    this.ui.systemPrompt.value = preset.system_prompt;
+    this.showNumbers(this.draft);
+    this.showSettingsSet();
   }
 
   async modelChanged() {
@@ -191,6 +209,7 @@ export class Settings {
       this.ui.exportJson.href = `/api/chats/${id}/export/?format=json`;
     }
     this.shareBox.show(id, { load: !this.ui.settings.hidden });
+    if (this.presets) this.presets.showSaving(id);
   }
 
   toggle(open) {
