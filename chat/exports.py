@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from chat import conversations
 from chat.errors import Invalid
-from chat.models import Conversation, Message, Usage
+from chat.models import Conversation, Message, Preset, Usage
 from runtime.database import in_database_thread
 
 FORMAT = "chat-export"
@@ -76,8 +76,8 @@ def as_markdown(conversation, messages):
 
 async def everything(user_id):
     """
-    All of the person's data as JSON text, in pieces: their account, every conversation with
-    its messages (oldest first), and their daily usage.
+    All of the person's data as JSON text, in pieces: their account and own presets, every
+    conversation with its messages (oldest first), and their daily usage.
     """
     head = await _head(user_id)
     yield json.dumps(head, ensure_ascii=False)[:-1] + ', "conversations": ['
@@ -121,6 +121,11 @@ def _head(user_id):
             "email": user.email,
             "date_joined": user.date_joined.isoformat(),
         },
+        # The presets they saved themselves (the staff's are not theirs).
+        "presets": [
+            {name: value for name, value in preset.as_json(user_id).items() if name != "mine"}
+            for preset in Preset.objects.for_user(user_id).order_by("pk")
+        ],
     }
 
 

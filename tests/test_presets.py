@@ -6,8 +6,9 @@ saved through the API and private to them; a conversation started from one.
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 
-from chat import limits
+from chat import exports, limits
 from chat.models import Allowance, Conversation, Preset
 
 pytestmark = pytest.mark.django_db
@@ -177,6 +178,25 @@ def test_the_presets_words_on_the_page_are_in_chinese_for_a_chinese_browser(owne
     page = owner_client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
     assert "从预设开始" in page and "保存为预设" in page
     assert "Save as preset" not in page
+
+
+def test_a_persons_own_presets_are_in_the_export_of_their_data(owner, owners_preset, staff_preset, outsider):
+    Preset.objects.create(owner=outsider, name="Outsider's own")
+
+    async def read():
+        return "".join([piece async for piece in exports.everything(owner.pk)])
+
+    data = json.loads(async_to_sync(read)())
+    assert data["presets"] == [
+        {
+            "id": owners_preset.pk,
+            "name": "Code reviewer",
+            "system_prompt": "Owner private prompt",
+            "model": "",
+            "greeting": "",
+            "temperature": None,
+        }
+    ]
 
 
 # --- The admin -----------------------------------------------------------------------------
