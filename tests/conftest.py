@@ -41,14 +41,17 @@ def pytest_runtest_setup(item):
 @pytest.fixture(autouse=True)
 def fresh_catalogue():
     """
-    The models offered are built again in each test: a test's providers and models go with
-    its database rollback, which sends no signal the cached catalogue would notice.
+    The models offered and the allowances are read again in each test: a test's providers,
+    models and allowances go with its database rollback, which sends no signal the caches
+    would notice.
     """
-    from chat import catalogue
+    from chat import catalogue, limits
 
     catalogue.reset()
+    limits.reset()  # the allowances, cached in the same way
     yield
     catalogue.reset()
+    limits.reset()
 
 
 @pytest.fixture

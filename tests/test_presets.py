@@ -8,17 +8,10 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 
-from chat import exports, limits
+from chat import exports
 from chat.models import Allowance, Conversation, Preset
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    """The allowances a test made go with its rollback, which no signal tells chat.limits of."""
-    yield
-    limits.reset()
 
 
 def post(client, url, body):
