@@ -10,6 +10,7 @@ import time
 from chat.models import Conversation
 from tests.support.live import read_until, text_of
 from tests.support.servers import wait_until_idle
+from tests.support.waiting import eventually
 
 
 def in_flight_at_most(requests):
@@ -20,13 +21,6 @@ def in_flight_at_most(requests):
         current += change
         most = max(most, current)
     return most
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_a_burst_of_new_chats_with_a_slow_title_model_never_delays_an_answer(live, owner, upstream, script, settings):
@@ -62,7 +56,7 @@ def test_a_burst_of_new_chats_with_a_slow_title_model_never_delays_an_answer(liv
     def titled():
         return sorted(Conversation.objects.filter(pk__in=ids).values_list("title", flat=True))
 
-    wait_for(lambda: all(title.startswith("Title ") for title in titled()), timeout=10)
+    assert eventually(lambda: all(title.startswith("Title ") for title in titled()), timeout=10)
     assert titled() == sorted(f"Title {n}" for n in range(chats))
     title_requests = [r for r in upstream.chat_requests if not r.body.get("stream")]
     assert len(title_requests) == chats
@@ -79,7 +73,7 @@ def test_a_title_that_fails_in_the_queue_falls_back_to_the_first_words(live, own
     first, second = client.create_conversation(), client.create_conversation()
     client.ask(first, "what is the capital of France")
     client.ask(second, "how far is the moon")
-    wait_for(lambda: Conversation.objects.get(pk=second).title == "Second Title", timeout=5)
+    assert eventually(lambda: Conversation.objects.get(pk=second).title == "Second Title", timeout=5)
     assert Conversation.objects.get(pk=first).title == "what is the capital of France"
 
 

@@ -4,7 +4,6 @@ answer, in a real browser against the fake provider.
 """
 
 import re
-import time
 from decimal import Decimal
 
 import pytest
@@ -14,17 +13,9 @@ from chat import catalogue
 from chat.models import Conversation, Feedback, ProviderModel
 from tests.support.browser import open_chat, send
 from tests.support.fake_upstream import Script
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
-
-
-def eventually(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def answered(page, count=1):

@@ -9,4 +9,5 @@ What the tests are built on, written once:
   and timed as they arrive; the stream helpers (text_of, read_until...); session cookies.
 - fake_upstream.py: the fake OpenAI-compatible provider, a real HTTP server on loopback.
 - browser.py: the headless Chromium fixtures and the page helpers of the browser tests.
+- waiting.py: eventually(), the one way to wait for what another thread or process does next.
 """

@@ -18,6 +18,8 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
+from tests.support.waiting import eventually
+
 
 @dataclass
 class Script:
@@ -127,12 +129,7 @@ class FakeUpstream:
         return [r for r in self.chat_requests if r.body.get("stream")]
 
     def wait_for(self, predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return False
+        return eventually(predicate, timeout, interval=0.01)
 
     def assert_closed_early(self, since, *, within, timeout=5.0):
         """The first chat request was closed before its end, within `within` seconds of `since`."""
