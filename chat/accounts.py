@@ -1,6 +1,6 @@
 """
-Accounts: the login form and its lockout page, the sign-up and password forms, and the
-client's address.
+Accounts: the login form and its lockout page, the sign-up and password forms (a reset link
+mailed at most every RESET_MAIL_INTERVAL), and the client's address.
 
 Failed logins are counted by django-axes (settings: the AXES_* block), per username and per IP
 address; these are the parts of it the product shapes: which address is the client's, and the
@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+from datetime import timedelta
 
 from axes.helpers import (
     get_client_ip_address,
@@ -21,18 +22,26 @@ from axes.helpers import (
     get_failure_limit,
 )
 from axes.models import AccessAttempt
+from axes.utils import reset as reset_failed_logins
 from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
+
+from chat.models import Profile
+
+# A reset link is mailed to an account at most this often: asking again and again (anyone may
+# ask, for any address) does not fill a person's mailbox. The page says the same either way.
+RESET_MAIL_INTERVAL = timedelta(minutes=10)
 
 
 def client_ip(request):
@@ -182,8 +191,27 @@ class PasswordChangeForm(NewPasswordErrorsUnderIt, auth_forms.PasswordChangeForm
     pass
 
 
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """The address to mail a reset link to: Django's, at most one link per RESET_MAIL_INTERVAL."""
+
+    def get_users(self, email):
+        now = timezone.now()
+        for user in super().get_users(email):
+            Profile.objects.get_or_create(user=user)
+            # Claimed in one UPDATE, so that two requests at once mail one link, not two.
+            due = Q(password_reset_sent_at__isnull=True) | Q(password_reset_sent_at__lte=now - RESET_MAIL_INTERVAL)
+            if Profile.objects.filter(due, user=user).update(password_reset_sent_at=now):
+                yield user
+
+
 class PasswordResetSetForm(NewPasswordErrorsUnderIt, auth_forms.SetPasswordForm):
     """The new password, from the link of a password reset mail."""
+
+    def save(self, commit=True):
+        user = super().save(commit)
+        # A forgotten password is often why the account is locked out: the new one works at once.
+        reset_failed_logins(username=user.get_username())
+        return user
 
 
 def first_start(users=None):

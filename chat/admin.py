@@ -27,6 +27,7 @@ from chat.models import (
     Feedback,
     Message,
     Preset,
+    Profile,
     Provider,
     ProviderModel,
     Share,
@@ -630,20 +631,29 @@ class GroupAllowanceInline(AllowanceInline):
     exclude = ["user"]
 
 
+class ProfileInline(admin.StackedInline):
+    """The person's own settings (their settings page's), for staff to see and to mend."""
+
+    model = Profile
+    can_delete = False
+    fields = ["language", "theme", "default_model", "custom_instructions", "password_reset_sent_at", "updated_at"]
+    readonly_fields = ["password_reset_sent_at", "updated_at"]
+
+
 admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    """Django's, with the user's allowance and a summary of their usage."""
+    """Django's, with the user's settings, allowance and a summary of their usage."""
 
     fieldsets = [*DjangoUserAdmin.fieldsets, (_("Usage"), {"fields": ["usage_summary"]})]
     readonly_fields = [*DjangoUserAdmin.readonly_fields, "usage_summary"]
 
     def get_inlines(self, request, obj):
         # Not on the add page, Django's two-step one (the username and the password first).
-        return [UserAllowanceInline] if obj is not None else []
+        return [ProfileInline, UserAllowanceInline] if obj is not None else []
 
     @admin.display(description=_("usage"))
     def usage_summary(self, user):

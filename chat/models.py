@@ -1028,6 +1028,8 @@ class Profile(models.Model):
         _("custom instructions"), blank=True, help_text=_("The system prompt new conversations start with.")
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # When a password reset link was last mailed to them (chat.accounts.RESET_MAIL_INTERVAL).
+    password_reset_sent_at = models.DateTimeField(_("reset link last mailed"), null=True, blank=True, editable=False)
 
     objects = ProfileManager()
 

@@ -109,6 +109,12 @@ def display_name(user):
     return user.first_name or user.get_username()
 
 
+def save_language(user_id, language):
+    """Make `language` (a code of settings.LANGUAGES) the person's own, as their settings save it."""
+    if language in dict(settings.LANGUAGES):
+        Profile.objects.update_or_create(user_id=user_id, defaults={"language": language})
+
+
 def remember_language(response, language):
     """
     Make `language` the pages' language from the next request on, as Django's set_language

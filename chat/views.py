@@ -16,9 +16,17 @@ from django.utils.translation import gettext_lazy
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language as django_set_language
 
 from chat import branding, catalogue, limits, presets, profiles, shares, tokens
-from chat.accounts import LoginForm, PasswordChangeForm, PasswordResetSetForm, SignupForm, first_start
+from chat.accounts import (
+    LoginForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    PasswordResetSetForm,
+    SignupForm,
+    first_start,
+)
 from chat.errors import ChatError
 from chat.models import ApiToken, Conversation, Profile
 from chat.upstream import DEMO_MODEL
@@ -300,6 +308,18 @@ def revoke_api_token(request, token_id):
     return redirect("chat:tokens")
 
 
+def set_language(request):
+    """
+    Django's set_language (the language picker at the foot of every page); a signed-in person's
+    choice is also saved in their settings, which apply it at each login, so that the picker
+    and the settings page never disagree.
+    """
+    response = django_set_language(request)
+    if request.method == "POST" and request.user.is_authenticated and response.status_code == 302:
+        profiles.save_language(request.user.pk, request.POST.get("language", ""))
+    return response
+
+
 class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
@@ -351,6 +371,7 @@ def needs_email(view_class):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
     template_name = "registration/account_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"

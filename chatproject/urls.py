@@ -25,6 +25,6 @@ urlpatterns = [
         views.needs_email(views.PasswordResetCompleteView),
         name="password_reset_complete",
     ),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]

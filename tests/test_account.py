@@ -6,6 +6,7 @@ mail server is configured, and what the login page says on the first start.
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from chat.models import Conversation, Profile
 
@@ -202,6 +204,21 @@ def test_the_browsers_language_when_none_is_saved(owner_client, owner, client):
     assert django_settings.LANGUAGE_COOKIE_NAME not in response.cookies
 
 
+def test_the_language_picked_at_the_foot_of_a_page_is_saved_in_the_persons_settings(owner_client, owner, client):
+    response = owner_client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    assert response.status_code == 302
+    assert Profile.objects.get(user=owner).language == "zh-hans"
+    # So the next login keeps it, where it would have applied the settings' older choice.
+    response = client.post("/accounts/login/", {"username": "owner", "password": "owner-password"})
+    assert response.cookies[django_settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
+
+
+def test_a_language_not_offered_or_a_visitors_pick_saves_nothing(owner_client, owner, client):
+    owner_client.post("/i18n/setlang/", {"language": "klingon", "next": "/"})
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    assert not Profile.objects.exists()
+
+
 # --- Passwords ------------------------------------------------------------------------------
 
 NEW_PASSWORD = {"new_password1": "a-new-pass-phrase-7", "new_password2": "a-new-pass-phrase-7"}
@@ -295,6 +312,37 @@ def test_a_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client, 
     assert not mail.outbox
 
 
+def test_a_reset_link_is_mailed_to_an_account_at_most_every_ten_minutes(client, owner, settings):
+    settings.EMAIL_URL = "smtp://mail.example.com:25"
+    owner.email = "owner@example.com"
+    owner.save()
+    for _ in range(3):
+        response = client.post("/accounts/password/reset/", {"email": "owner@example.com"})
+        # The page says the same, whether a link went or not.
+        assert response.status_code == 302 and response.url == "/accounts/password/reset/sent/"
+    assert len(mail.outbox) == 1
+
+    Profile.objects.update(password_reset_sent_at=timezone.now() - timedelta(minutes=10))
+    client.post("/accounts/password/reset/", {"email": "owner@example.com"})
+    assert len(mail.outbox) == 2
+
+
+def test_a_password_reset_through_the_link_ends_the_accounts_lockout(client, owner, settings):
+    settings.EMAIL_URL = "smtp://mail.example.com:25"
+    owner.email = "owner@example.com"
+    owner.save()
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": "owner", "password": "a-wrong-guess"})
+    response = Client().post("/accounts/login/", {"username": "owner", "password": "owner-password"})
+    assert response.status_code == 429
+
+    client.post("/accounts/password/reset/", {"email": "owner@example.com"})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mail.outbox[0].body)[1]
+    client.post(client.get(link).url, NEW_PASSWORD)
+    response = Client().post("/accounts/login/", {"username": "owner", "password": NEW_PASSWORD["new_password1"]})
+    assert response.status_code == 302
+
+
 def test_a_mail_url_configures_djangos_mail_settings():
     import environ
 
@@ -359,3 +407,10 @@ def test_the_notice_is_text_not_markup(client, settings):
     settings.SITE_NOTICE = "<script>alert(1)</script>"
     body = client.get("/accounts/login/").content.decode()
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+def test_staff_see_a_persons_settings_on_their_user_page(admin_client, owner):
+    Profile.objects.create(user=owner, language="zh-hans", custom_instructions="Answer in haiku.")
+    body = admin_client.get(f"/admin/auth/user/{owner.pk}/change/").content.decode()
+    assert "Answer in haiku." in body
+    assert 'name="profile-0-language"' in body and 'value="zh-hans"' in body
