@@ -241,9 +241,21 @@ def conversation_view(request, conversation_id):
         )
     else:
         conversation, messages = conversations.show(request.user.pk, conversation_id)
+    return _conversation_response(conversation, messages)
+
+
+def _conversation_response(conversation, messages):
     return JsonResponse(
         {**conversation.as_json(), "model_offered": conversations.is_offered(conversation), "messages": messages}
     )
+
+
+@require_POST
+@api_view
+def show_version_view(request, message_id):
+    """Show this version of an answer or a question in place of the one shown; answers the conversation."""
+    conversation = turns.show_version(request.user.pk, message_id)
+    return _conversation_response(*conversations.show(request.user.pk, conversation.pk))
 
 
 @require_GET
@@ -421,14 +433,14 @@ async def send_message(request, conversation_id):
 @require_POST
 @api_view
 async def regenerate(request, message_id):
-    """Answer the last question again, in place of the last answer (also: retry after an error)."""
+    """Answer the last question again, the last answer kept as an earlier version (also: retry after an error)."""
     return await _answer(request, turns.regenerate, message_id, model=_model(_json_body(request)))
 
 
 @require_POST
 @api_view
 async def edit(request, message_id):
-    """Change an earlier question and answer it again; the messages after it are replaced."""
+    """Ask a changed version of an earlier question; it and the messages after it are kept as its earlier version."""
     data = _json_body(request)
     return await _answer(request, turns.edit, message_id, _string(data, "content"), model=_model(data))
 
@@ -457,6 +469,8 @@ async def _answer(request, begin, *args, **kwargs):
         "model": turn.model,
         "title": turn.title,
     }
+    if turn.versions:
+        meta["versions"] = list(turn.versions)
     return sse.response(
         relay.follow(turn.answer_id, first=sse.event("meta", meta), stop_on_disconnect=settings.CHAT_STOP_ON_DISCONNECT)
     )

@@ -199,10 +199,11 @@ def show(user_id, conversation_id):
 
 
 def _messages(conversation):
-    messages = conversation.messages.order_by("id").as_json()
+    shown = conversation.messages.shown().order_by("id")
+    messages = shown.as_json()
     # Answers left live by a process that died are shown as ended, not as spinning for ever.
     if any(m["status"] in Message.LIVE_STATUSES for m in messages) and conversation.messages.mark_abandoned():
-        messages = conversation.messages.order_by("id").as_json()
+        messages = shown.as_json()
     return messages
 
 

@@ -137,7 +137,7 @@ def _conversations(user_id, after):
 
 @in_database_thread
 def _messages(conversation_id, after):
-    rows = Message.objects.filter(conversation_id=conversation_id, pk__gt=after).order_by("pk")
+    rows = Message.objects.shown().filter(conversation_id=conversation_id, pk__gt=after).order_by("pk")
     return rows[:MESSAGES_CHUNK].as_json()
 
 

@@ -121,14 +121,16 @@ class Conversation(models.Model):
             picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
         return picked, not read, live
 
-    def add_turn(self, content):
+    def add_turn(self, content, *, versions_of=None):
         """
         Save the person's question and an empty answer to stream into, before any upstream
         call, so that nothing the person typed is lost whatever happens next. Call it in a
-        transaction.
+        transaction. `versions_of`: the question is a new version of an earlier one (an edit).
         """
         now = timezone.now()
-        question = Message(conversation=self, role=Message.Role.USER, content=content, created_at=now)
+        question = Message(
+            conversation=self, role=Message.Role.USER, content=content, created_at=now, versions_of=versions_of
+        )
         answer = self.new_answer(now)
         if connections[Message.objects.db].features.can_return_rows_from_bulk_insert:
             # One INSERT for both (MySQL cannot return their ids from it; MariaDB can).
@@ -178,6 +180,10 @@ class MessageQuerySet(models.QuerySet):
     def for_user(self, user_id):
         return self.filter(conversation__owner_id=user_id)
 
+    def shown(self):
+        """The messages of the versions shown: a conversation as the person reads it."""
+        return self.filter(hidden_in__isnull=True)
+
     def live(self):
         """Answers still being generated, or being stopped."""
         return self.filter(status__in=Message.LIVE_STATUSES)
@@ -218,7 +224,7 @@ class MessageQuerySet(models.QuerySet):
         wanted = models.Q(status__in=Message.HISTORY_STATUSES) & ~models.Q(content="")
         if with_live:
             wanted |= models.Q(status__in=Message.LIVE_STATUSES)
-        rows = self.filter(wanted, conversation_id=conversation_id)
+        rows = self.filter(wanted, conversation_id=conversation_id, hidden_in__isnull=True)
         if before_id is not None:
             rows = rows.filter(id__lt=before_id)
         return rows.order_by("-id").values_list("role", "content", *(["status"] if with_live else []))
@@ -262,8 +268,19 @@ class MessageQuerySet(models.QuerySet):
         instance per message, a conversation of 2,000 messages opens in half the time. Its
         feedback comes in the same query (a join on the feedback's unique message).
         """
-        fields = (*Message.JSON_FIELDS, *Message.FEEDBACK_LOOKUPS)
-        return [Message.json_of(dict(zip(fields, row, strict=True))) for row in self.values_list(*fields)]
+        fields = (*Message.JSON_FIELDS, *Message.FEEDBACK_LOOKUPS, "conversation_id", "versions_of")
+        rows = [dict(zip(fields, row, strict=True)) for row in self.values_list(*fields)]
+        # The versions of the places that have several, in one more query, only then.
+        if places := {row["versions_of"] for row in rows if row["versions_of"] is not None}:
+            versions = {}
+            found = Message.objects.filter(
+                conversation_id__in={row["conversation_id"] for row in rows}, versions_of__in=places
+            )
+            for place, pk in found.order_by("id").values_list("versions_of", "id"):
+                versions.setdefault(place, []).append(pk)
+            for row in rows:
+                row["versions"] = versions.get(row["versions_of"], [])
+        return [Message.json_of(row) for row in rows]
 
 
 class Message(models.Model):
@@ -310,6 +327,15 @@ class Message(models.Model):
     # Refreshed while an answer is generated, so an answer whose process died can be told
     # from one still in progress.
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Versions (chat.turns: regenerate, edit, show_version). Regenerating an answer or editing
+    # a question keeps what it replaces, as an earlier version of that place in the
+    # conversation: the answer, or the question and every message after it (its branch).
+    # `versions_of`: on the first message of each version of a place, the id of the place's
+    # first version (its versions are the messages with the same versions_of); `hidden_in`:
+    # on each message of a version not shown, the id of that version's first message; NULL
+    # on the messages shown, the conversation as it goes upstream.
+    versions_of = models.BigIntegerField(_("version of"), null=True, blank=True, editable=False)
+    hidden_in = models.BigIntegerField(_("hidden with version"), null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -392,6 +418,8 @@ class Message(models.Model):
                 if values.get("feedback__rating")
                 else None
             ),
+            # The ids of its place's versions, in order (it is one of them), when it has several.
+            "versions": values.get("versions") or [],
         }
 
 
@@ -811,7 +839,8 @@ class Share(models.Model):
     def messages(self):
         """The messages shared: those of the snapshot that ended, questions and answers."""
         return (
-            self.conversation.messages.filter(pk__lte=self.last_message_id)
+            self.conversation.messages.shown()
+            .filter(pk__lte=self.last_message_id)
             .exclude(status__in=Message.LIVE_STATUSES)
             .order_by("id")
         )

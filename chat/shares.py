@@ -21,7 +21,7 @@ def share(user_id, conversation_id, *, shows_author=False):
     if not isinstance(shows_author, bool):
         raise Invalid(_("'%(name)s' must be true or false.") % {"name": "shows_author"}, field="shows_author")
     conversation = conversations.get(user_id, conversation_id)
-    last = conversation.messages.order_by("-id").values_list("id", flat=True).first() or 0
+    last = conversation.messages.shown().order_by("-id").values_list("id", flat=True).first() or 0
     snapshot = {
         "title": conversation.title,
         "last_message_id": last,

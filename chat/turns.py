@@ -1,8 +1,9 @@
 """
 A chat turn: the person's question and the answer the model streams to it.
 
-Starting a turn, answering the last question again (regenerate, also the way to retry) and
-changing an earlier question (edit) are each one database unit: they take plain values (the
+Starting a turn, answering the last question again (regenerate, also the way to retry),
+changing an earlier question (edit) and showing another version of either (show_version) are
+each one database unit: they take plain values (the
 user's id, the ids of the conversation or message, the text, the model), apply the turn's rules
 and save the question and an empty answer before any upstream call, so that nothing the person
 typed is lost whatever happens next. They return a Turn, which says what to send upstream; the
@@ -40,6 +41,9 @@ class Turn:
     # asked for a title, and that model (CHAT_TITLE_MODEL, or the conversation's).
     title_from: str = ""
     title_offer: object = None
+    # A regenerated answer's or an edited question's place: the ids of its versions, in
+    # order, the new one last (models.Message.versions_of).
+    versions: tuple = ()
     # A request of the OpenAI-compatible API: its token's id (for the usage). The parameters
     # the person set ((name, value) pairs, over the model's own: the conversation's
     # temperature, or what an API client sent) and the answer's limit in tokens (0: the
@@ -109,42 +113,84 @@ def history_tokens(offer):
 
 @transaction.atomic
 def regenerate(user_id, answer_id, *, model=None):
-    """Answer the last question again, in place of its answer (which is deleted)."""
+    """
+    Answer the last question again, in place of its answer, which is kept as an earlier
+    version of it; an answer with no text (a fault before the first token, a stop at once)
+    is nothing to keep, and goes.
+    """
     conversations.check_model(model)
     answer = _message(user_id, answer_id, Message.Role.ASSISTANT)
     conversation = answer.conversation
+    _check_shown(answer)
     if answer.is_live and conversation.messages.filter(pk=answer.pk).mark_abandoned():
         answer.refresh_from_db(fields=["status"])  # its process died: there is nothing to stop
     if answer.is_live:
         raise Conflict(_("This answer is still being generated: stop it first."))
-    if conversation.messages.filter(id__gt=answer.pk).exists():
+    shown = conversation.messages.shown()
+    if shown.filter(id__gt=answer.pk).exists():
         raise Invalid(_("Only the last answer of a conversation can be regenerated."))
-    question = conversation.messages.filter(role=Message.Role.USER, id__lt=answer.pk).order_by("-id").only("id").first()
+    question = shown.filter(role=Message.Role.USER, id__lt=answer.pk).order_by("-id").only("id").first()
     if question is None:
         raise Invalid(_("There is no question to answer again."))
     offer = conversations.use_model(conversation, model)
     person = check_model(user_id, offer)
-    answer.delete()
-    return _answer_again(user_id, conversation, question, offer, person)
+    if answer.content:
+        place = answer.versions_of or answer.pk
+        Message.objects.filter(pk=answer.pk).update(versions_of=place, hidden_in=answer.pk)
+    else:
+        place = answer.versions_of
+        answer.delete()
+    return _answer_again(user_id, conversation, question, offer, person, versions_of=place)
 
 
 @transaction.atomic
 def edit(user_id, question_id, content, *, model=None):
-    """Change an earlier question and answer it again: every message after it goes."""
+    """
+    Ask a changed version of an earlier question, answered anew: the question as it was and
+    every message after it are kept as its earlier version (its branch).
+    """
     check_question(content)
     conversations.check_model(model)
     question = _message(user_id, question_id, Message.Role.USER)
     conversation = question.conversation
-    later = conversation.messages.filter(id__gt=question.pk)
+    _check_shown(question)
+    later = conversation.messages.shown().filter(id__gt=question.pk)
     later.mark_abandoned()
     if later.live().exists():
         raise Conflict(_("An answer after this message is still being generated: stop it first."))
     offer = conversations.use_model(conversation, model)
     person = check_model(user_id, offer)
-    question.content = content
-    question.save(update_fields=["content", "updated_at"])
-    later.delete()
-    return _answer_again(user_id, conversation, question, offer, person)
+    place = question.versions_of or question.pk
+    Message.objects.filter(pk=question.pk).update(versions_of=place)
+    conversation.messages.shown().filter(id__gte=question.pk).update(hidden_in=question.pk)
+    edited, answer = conversation.add_turn(content, versions_of=place)
+    messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
+    turn = _turn(user_id, conversation, edited, answer, messages, offer, person)
+    return replace(turn, versions=_versions(conversation, place))
+
+
+@transaction.atomic
+def show_version(user_id, message_id):
+    """
+    Show the version `message_id` of its place (an answer regenerated, a question edited) in
+    place of the one shown, which is kept: from that place on, the conversation is the one
+    that version began, as it goes upstream next. Returns the conversation.
+    """
+    chosen = _message(user_id, message_id)
+    conversation = Conversation.objects.select_for_update().get(pk=chosen.conversation_id)
+    if chosen.versions_of is None:
+        raise Invalid(_("This message has no other versions."))
+    shown = conversation.messages.shown()
+    current = shown.filter(versions_of=chosen.versions_of).only("id").first()
+    if current is None:
+        raise Invalid(_("This version's place is in another version, which is not shown: show that one first."))
+    if current.pk != chosen.pk:
+        shown.mark_abandoned()
+        if shown.live().exists():
+            raise Conflict(_("An answer in this conversation is still being generated: stop it or wait for it to end."))
+        shown.filter(id__gte=current.pk).update(hidden_in=current.pk)
+        conversation.messages.filter(hidden_in=chosen.pk).update(hidden_in=None)
+    return conversation
 
 
 def answer_of(user_id, answer_id):
@@ -152,19 +198,33 @@ def answer_of(user_id, answer_id):
     return _message(user_id, answer_id, Message.Role.ASSISTANT)
 
 
-def _message(user_id, message_id, role):
+def _message(user_id, message_id, role=None):
+    found = Message.objects.for_user(user_id).select_related("conversation").filter(pk=message_id)
+    if role is not None:
+        found = found.filter(role=role)
     try:
-        return Message.objects.for_user(user_id).select_related("conversation").get(pk=message_id, role=role)
+        return found.get()
     except Message.DoesNotExist:
         raise NotFound from None
 
 
-def _answer_again(user_id, conversation, question, offer, person):
+def _check_shown(message):
+    if message.hidden_in is not None:
+        raise Invalid(_("This version is not the one shown: show it first."))
+
+
+def _versions(conversation, place):
+    return tuple(conversation.messages.filter(versions_of=place).order_by("id").values_list("id", flat=True))
+
+
+def _answer_again(user_id, conversation, question, offer, person, versions_of=None):
     conversation.touch()
     answer = conversation.new_answer()
+    answer.versions_of = versions_of
     answer.save()
     messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
-    return _turn(user_id, conversation, question, answer, messages, offer, person)
+    turn = _turn(user_id, conversation, question, answer, messages, offer, person)
+    return replace(turn, versions=_versions(conversation, versions_of)) if versions_of else turn
 
 
 def _turn(user_id, conversation, question, answer, messages, offer, person):
@@ -250,7 +310,8 @@ def _api_conversation(token, thread, history):
         return None
     candidates = Conversation.objects.filter(api_token=token, api_thread=thread).order_by("-updated_at")[:5]
     for conversation in candidates:
-        kept = conversation.messages.filter(role__in=(Message.Role.USER, Message.Role.ASSISTANT)).exclude(content="")
+        kept = conversation.messages.shown().filter(role__in=(Message.Role.USER, Message.Role.ASSISTANT))
+        kept = kept.exclude(content="")
         if list(kept.order_by("id").values_list("role", "content")) == history:
             return conversation
     return None

@@ -50,6 +50,7 @@ urlpatterns = [
     path("api/messages/<id:message_id>/stream/", api.stream, name="api-stream"),
     path("api/messages/<id:message_id>/regenerate/", api.regenerate, name="api-regenerate"),
     path("api/messages/<id:message_id>/edit/", api.edit, name="api-edit"),
+    path("api/messages/<id:message_id>/show/", api.show_version_view, name="api-show-version"),
     path("api/messages/<id:message_id>/feedback/", api.feedback_view, name="api-feedback"),
     path("api/diagnostics/stream/", diagnostics.stream, name="api-diagnostics-stream"),
     # The OpenAI-compatible API, at the site's root: a client's base URL is https://<site>/v1.

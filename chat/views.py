@@ -45,6 +45,10 @@ def _page_strings():
         "cancel": _("Cancel"),
         "send": _("Send"),
         "regenerate": _("Regenerate"),
+        "previousVersion": _("Previous version"),
+        "nextVersion": _("Next version"),
+        # Translators: a message's versions, as in "2 / 3": the second of three.
+        "versionOf": _("{index} / {count}"),
         "retry": _("Retry"),
         "rename": _("Rename"),
         "delete": _("Delete"),

@@ -30,7 +30,8 @@ def finish(answer_id, content="An answer.", status=Message.Status.COMPLETE):
 
 
 def saved(conversation):
-    return list(conversation.messages.order_by("id").values_list("role", "content", "status"))
+    """The messages shown (the versions shown of each place), as the person reads them."""
+    return list(conversation.messages.shown().order_by("id").values_list("role", "content", "status"))
 
 
 def test_a_turn_saves_the_question_and_an_empty_answer_before_anything_goes_upstream(owner, conversation):
@@ -163,7 +164,7 @@ def test_failed_and_empty_answers_never_go_back_upstream(owner, conversation):
     ]
 
 
-def test_regenerating_replaces_the_last_answer_with_a_new_empty_one(owner, conversation):
+def test_regenerating_shows_a_new_empty_answer_and_keeps_the_last_as_its_earlier_version(owner, conversation):
     first = turns.start(owner.pk, conversation.pk, "q0")
     finish(first.answer_id, "a0")
     second = turns.start(owner.pk, conversation.pk, "q1")
@@ -171,7 +172,8 @@ def test_regenerating_replaces_the_last_answer_with_a_new_empty_one(owner, conve
 
     turn = turns.regenerate(owner.pk, second.answer_id)
 
-    assert not Message.objects.filter(pk=second.answer_id).exists()
+    assert turn.versions == (second.answer_id, turn.answer_id)
+    assert Message.objects.get(pk=second.answer_id).content == "a1"
     assert saved(conversation) == [
         ("user", "q0", "complete"),
         ("assistant", "a0", "complete"),
@@ -228,7 +230,9 @@ def test_a_question_or_someone_elses_answer_cannot_be_regenerated(owner, outside
     assert len(saved(conversation)) == 2
 
 
-def test_editing_a_question_replaces_it_and_everything_after_it(owner, conversation):
+def test_editing_a_question_shows_it_anew_and_keeps_it_and_everything_after_it_as_its_earlier_version(
+    owner, conversation
+):
     first = turns.start(owner.pk, conversation.pk, "q0")
     finish(first.answer_id, "a0")
     second = turns.start(owner.pk, conversation.pk, "q1")
@@ -237,8 +241,82 @@ def test_editing_a_question_replaces_it_and_everything_after_it(owner, conversat
     turn = turns.edit(owner.pk, first.question_id, "q0, better put")
 
     assert saved(conversation) == [("user", "q0, better put", "complete"), ("assistant", "", "streaming")]
-    assert turn.question_id == first.question_id
+    assert turn.versions == (first.question_id, turn.question_id)
     assert turn.messages == [{"role": "user", "content": "q0, better put"}]
+    assert Message.objects.count() == 6
+
+
+def answer(turn, text):
+    finish(turn.answer_id, text)
+    return turn
+
+
+def test_showing_an_earlier_version_brings_back_its_branch_with_the_versions_it_showed(owner, conversation):
+    q0 = answer(turns.start(owner.pk, conversation.pk, "q0"), "a0")
+    q1 = answer(turns.start(owner.pk, conversation.pk, "q1"), "a1")
+    again = answer(turns.regenerate(owner.pk, q1.answer_id), "a1, again")
+    edited = answer(turns.edit(owner.pk, q0.question_id, "q0 edited"), "a0 for the edit")
+    assert [m[1] for m in saved(conversation)] == ["q0 edited", "a0 for the edit"]
+
+    turns.show_version(owner.pk, q0.question_id)
+    # The branch as it was shown: its second answer is the regenerated one.
+    assert [m[1] for m in saved(conversation)] == ["q0", "a0", "q1", "a1, again"]
+    assert [m["content"] for m in turns.start(owner.pk, conversation.pk, "q2").messages] == [
+        "q0",
+        "a0",
+        "q1",
+        "a1, again",
+        "q2",
+    ]
+
+    Message.objects.filter(status="streaming").update(status="complete", content="a2")
+    turns.show_version(owner.pk, q1.answer_id)
+    # From that place on, the conversation is the one the version began: q2 was asked after the other.
+    assert [m[1] for m in saved(conversation)] == ["q0", "a0", "q1", "a1"]
+    turns.show_version(owner.pk, again.answer_id)
+    assert [m[1] for m in saved(conversation)] == ["q0", "a0", "q1", "a1, again", "q2", "a2"]
+    turns.show_version(owner.pk, edited.question_id)
+    assert [m[1] for m in saved(conversation)] == ["q0 edited", "a0 for the edit"]
+    assert Message.objects.count() == 9  # nothing was ever lost
+
+
+def test_a_version_not_shown_is_not_regenerated_edited_or_shown_from_a_hidden_branch(owner, conversation):
+    q0 = answer(turns.start(owner.pk, conversation.pk, "q0"), "a0")
+    q1 = answer(turns.start(owner.pk, conversation.pk, "q1"), "a1")
+    again = answer(turns.regenerate(owner.pk, q1.answer_id), "a1, again")
+    answer(turns.edit(owner.pk, q0.question_id, "q0 edited"), "other")
+    before = list(Message.objects.order_by("id").values_list("id", "hidden_in", "versions_of"))
+
+    with pytest.raises(Invalid):
+        turns.regenerate(owner.pk, again.answer_id)
+    with pytest.raises(Invalid):
+        turns.edit(owner.pk, q1.question_id, "changed")
+    with pytest.raises(Invalid):
+        turns.show_version(owner.pk, q1.answer_id)  # its place is in the hidden branch
+    with pytest.raises(Invalid):
+        turns.show_version(owner.pk, q1.question_id)  # a message of one version only
+    assert list(Message.objects.order_by("id").values_list("id", "hidden_in", "versions_of")) == before
+
+
+def test_versions_are_shown_only_to_their_owner_and_not_while_an_answer_is_generated(owner, outsider, conversation):
+    q0 = answer(turns.start(owner.pk, conversation.pk, "q0"), "a0")
+    again = turns.regenerate(owner.pk, q0.answer_id)
+    with pytest.raises(NotFound):
+        turns.show_version(outsider.pk, q0.answer_id)
+    with pytest.raises(Conflict):
+        turns.show_version(owner.pk, q0.answer_id)
+    assert saved(conversation)[-1] == ("assistant", "", "streaming")
+    finish(again.answer_id, "a0, again")
+    turns.show_version(owner.pk, q0.answer_id)
+    assert saved(conversation)[-1] == ("assistant", "a0", "complete")
+
+
+def test_an_answer_with_no_text_is_not_kept_as_a_version(owner, conversation):
+    turn = turns.start(owner.pk, conversation.pk, "q0")
+    finish(turn.answer_id, "", Message.Status.ERROR)
+    again = turns.regenerate(owner.pk, turn.answer_id)
+    assert again.versions == ()
+    assert not Message.objects.filter(pk=turn.answer_id).exists()
 
 
 def test_an_edit_waits_until_the_answers_after_the_question_are_stopped(owner, conversation):

@@ -42,6 +42,7 @@ OWN = {
     "chat:api-stream",
     "chat:api-regenerate",
     "chat:api-edit",
+    "chat:api-show-version",
     "chat:api-feedback",
     "chat:api-export-conversation",
     "chat:api-share",

@@ -384,12 +384,13 @@ def test_an_answer_whose_process_died_can_be_regenerated_at_once(live, owner, up
     events = stream.events()
     stream.close()
     assert events[-1].data["status"] == "complete" and text_of(events) == "Whole answer."
-    # The half answer is neither kept nor sent back to the model.
+    # The half answer is not sent back to the model; it is kept as the answer's earlier version.
     assert upstream.chat_requests[0].body["messages"] == [{"role": "user", "content": "Question"}]
-    assert list(chat.messages.order_by("id").values_list("role", "status", "content")) == [
+    assert list(chat.messages.shown().order_by("id").values_list("role", "status", "content")) == [
         ("user", "complete", "Question"),
         ("assistant", "complete", "Whole answer."),
     ]
+    assert events[0].data["versions"] == [answer.pk, events[0].data["assistant_message_id"]]
 
 
 def test_an_answer_still_generating_cannot_be_regenerated(live, owner, upstream, script):

@@ -10,7 +10,7 @@ def answers(events):
     return "".join(e.data.get("content", "") for e in events if e.name == "delta")
 
 
-def test_regenerate_replaces_the_last_answer(live, owner, upstream, script):
+def test_regenerate_shows_a_new_answer_and_keeps_the_last_as_its_earlier_version(live, owner, upstream, script):
     upstream.push(script(words=["First."]), script(words=["Second."]))
     client = live(owner)
     conversation_id = client.create_conversation()
@@ -20,13 +20,27 @@ def test_regenerate_replaces_the_last_answer(live, owner, upstream, script):
     events = stream.events()
     stream.close()
     assert answers(events) == "Second."
+    new_id = events[0].data["assistant_message_id"]
     assert events[0].data["user_message_id"] == Message.objects.get(role="user").pk
-    assert list(Message.objects.values_list("role", "content", "status")) == [
+    assert events[0].data["versions"] == [old_id, new_id]
+    assert list(Message.objects.shown().values_list("role", "content", "status")) == [
         ("user", "Question", "complete"),
         ("assistant", "Second.", "complete"),
     ]
-    # The question goes upstream once, without the replaced answer.
+    # The question goes upstream once, without the earlier answer.
     assert upstream.chat_requests[1].body["messages"] == [{"role": "user", "content": "Question"}]
+
+    # The conversation shows the versions; the first shown again is the one that goes upstream next.
+    status, body = client.json("GET", f"/api/chats/{conversation_id}/")
+    assert body["messages"][-1]["versions"] == [old_id, new_id]
+    status, body = client.json("POST", f"/api/messages/{old_id}/show/", {})
+    assert status == 200 and [m["content"] for m in body["messages"]] == ["Question", "First."]
+    assert body["messages"][-1]["versions"] == [old_id, new_id]
+    client.ask(conversation_id, "And then?")
+    assert upstream.chat_requests[-1].body["messages"][:2] == [
+        {"role": "user", "content": "Question"},
+        {"role": "assistant", "content": "First."},
+    ]
 
 
 def test_retry_after_an_error_answers_again(live, owner, upstream, script):
@@ -52,20 +66,25 @@ def test_only_the_last_answer_can_be_regenerated(live, owner, upstream):
     assert Message.objects.count() == 4
 
 
-def test_edit_replaces_the_question_and_everything_after_it(live, owner, upstream, script):
+def test_edit_asks_a_new_version_of_the_question_and_keeps_the_branch_it_replaces(live, owner, upstream, script):
     upstream.push(script(words=["A1"]), script(words=["A2"]), script(words=["A1 again"]))
     client = live(owner)
     conversation_id = client.create_conversation()
     first_question = client.ask(conversation_id, "Q1")[0].data["user_message_id"]
     client.ask(conversation_id, "Q2")
     stream = client.open("POST", f"/api/messages/{first_question}/edit/", {"content": "Q1, edited"})
-    assert answers(stream.events()) == "A1 again"
+    events = stream.events()
     stream.close()
-    assert list(Message.objects.order_by("id").values_list("role", "content")) == [
+    assert answers(events) == "A1 again"
+    assert events[0].data["versions"] == [first_question, events[0].data["user_message_id"]]
+    assert list(Message.objects.shown().order_by("id").values_list("role", "content")) == [
         ("user", "Q1, edited"),
         ("assistant", "A1 again"),
     ]
     assert upstream.chat_requests[2].body["messages"] == [{"role": "user", "content": "Q1, edited"}]
+    # The earlier branch comes back whole.
+    status, body = client.json("POST", f"/api/messages/{first_question}/show/", {})
+    assert [m["content"] for m in body["messages"]] == ["Q1", "A1", "Q2", "A2"]
 
 
 def test_edit_refuses_empty_content_and_changes_nothing(live, owner, upstream):

@@ -92,20 +92,35 @@ def test_a_reload_during_an_answer_follows_it_to_the_end_without_repeating_text(
     expect(answers(page)).to_have_attribute("data-status", "complete")
 
 
-def test_regenerate_replaces_the_last_answer(make_page, owner, upstream):
-    upstream.push(Script(words=["First ", "answer."]), Script(words=["Second ", "answer."]))
+def test_regenerate_shows_a_new_answer_and_the_arrows_switch_between_its_versions(make_page, owner, upstream):
+    upstream.push(Script(words=["First ", "answer."]), Script(words=["Second ", "answer."]), Script(words=["Next."]))
     page = open_chat(make_page(owner))
     send(page, "Question")
     wait_until_answered(page)
     expect(answers(page).locator(".markdown")).to_have_text("First answer.")
+    expect(answers(page).locator(".versions")).to_be_hidden()
 
     answers(page).locator("[data-action=regenerate]").click()
     expect(answers(page).locator(".markdown")).to_have_text("Second answer.")
     wait_until_answered(page)
-    assert [m.content for m in Message.objects.order_by("id")] == ["Question", "Second answer."]
+    pager = answers(page).locator(".versions")
+    expect(pager.locator(".version-count")).to_have_text("2 / 2")
+    expect(pager.locator("[data-action=version-next]")).to_be_disabled()
+
+    pager.locator("[data-action=version-previous]").click()
+    expect(answers(page).locator(".markdown")).to_have_text("First answer.")
+    expect(answers(page).locator(".version-count")).to_have_text("1 / 2")
+    # The version shown is the one that goes upstream next.
+    send(page, "And then?")
+    wait_until_answered(page, 2)
+    assert upstream.chat_requests[-1].body["messages"][1] == {"role": "assistant", "content": "First answer."}
 
     page.reload()
     page.wait_for_selector("#boot-message", state="detached")
+    expect(page.locator(".message .content")).to_have_text(["Question", "First answer.", "And then?", "Next."])
+    expect(answers(page).first.locator(".version-count")).to_have_text("1 / 2")
+    answers(page).first.locator("[data-action=version-next]").click()
+    # From that place on, the conversation is the one the second version began.
     expect(page.locator(".message .content")).to_have_text(["Question", "Second answer."])
 
 
@@ -127,7 +142,7 @@ def test_retry_after_a_failed_answer(make_page, owner, upstream):
     expect(answers(page)).to_have_count(1)
 
 
-def test_edit_and_resend_replaces_the_later_messages(make_page, owner, upstream):
+def test_edit_and_resend_asks_a_new_version_and_the_earlier_one_comes_back_with_its_answers(make_page, owner, upstream):
     upstream.push(Script(words=["Answer one."]), Script(words=["Answer two."]), Script(words=["Answer three."]))
     page = open_chat(make_page(owner))
     send(page, "Question one")
@@ -145,12 +160,20 @@ def test_edit_and_resend_replaces_the_later_messages(make_page, owner, upstream)
 
     expect(page.locator(".message .content")).to_have_text(["Question one, better", "Answer three."])
     wait_until_answered(page)
-    assert [m.content for m in Message.objects.order_by("id")] == ["Question one, better", "Answer three."]
+    assert [m.content for m in Message.objects.shown().order_by("id")] == ["Question one, better", "Answer three."]
     assert upstream.chat_requests[-1].body["messages"][-1] == {"role": "user", "content": "Question one, better"}
+    question = page.locator(".message.user")
+    expect(question.locator(".version-count")).to_have_text("2 / 2")
 
     page.reload()
     page.wait_for_selector("#boot-message", state="detached")
     expect(page.locator(".message .content")).to_have_text(["Question one, better", "Answer three."])
+    question.hover()
+    question.locator("[data-action=version-previous]").click()
+    expect(page.locator(".message .content")).to_have_text(
+        ["Question one", "Answer one.", "Question two", "Answer two."]
+    )
+    expect(page.locator(".message.user").first.locator(".version-count")).to_have_text("1 / 2")
 
 
 def test_cancelling_an_edit_changes_nothing(make_page, owner, upstream):

@@ -311,6 +311,11 @@ def user_form(user, **allowance):
         "allowance-INITIAL_FORMS": "0",
         "allowance-MIN_NUM_FORMS": "0",
         "allowance-MAX_NUM_FORMS": "1",
+        # The person's settings (chat.admin.ProfileInline), left as they are: none saved.
+        "profile-TOTAL_FORMS": "0",
+        "profile-INITIAL_FORMS": "0",
+        "profile-MIN_NUM_FORMS": "0",
+        "profile-MAX_NUM_FORMS": "1",
     }
     data.update({f"allowance-0-{name}": value for name, value in allowance.items()})
     return data

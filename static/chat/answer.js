@@ -6,7 +6,7 @@ import { answerFacts } from "./facts.js";
 import { render as renderMarkdown } from "./markdown.js";
 import { offerOf } from "./settings.js";
 import { Cursor, isLive } from "./stream.js";
-import { mayBeTall } from "./text.js";
+import { format, mayBeTall } from "./text.js";
 
 const views = new WeakMap(); // article -> MessageView
 
@@ -80,14 +80,46 @@ export class MessageView {
       this.setFeedback(this.feedback);
       this.setOutcome(message);
     }
+    // Its place's versions (regenerated answers, edited questions): "< 2/3 >" to switch.
+    this.versions = [];
+    this.versionPager = document.createElement("span");
+    this.versionPager.className = "versions";
+    this.versionPager.hidden = true;
+    this.versionCount = document.createElement("span");
+    this.versionCount.className = "version-count";
+    this.versionPager.append(
+      iconButton("previous", t.previousVersion, "version-previous"),
+      this.versionCount,
+      iconButton("next", t.nextVersion, "version-next"),
+    );
+    this.actions.prepend(this.versionPager);
     // Under a long message of the person, folded (fold): shows the rest, and folds it again.
     this.expanded = false;
     this.foldToggle = null;
     article.append(this.body, this.statusLine, this.actions);
 
     this.setId(message.id);
+    this.setVersions(message.versions || []);
     this.setStatus(message.status || "complete", message.error);
     this.render(this.finished);
+  }
+
+  // The ids of its place's versions, in order (its own among them); one or none: no pager.
+  setVersions(ids) {
+    this.versions = ids;
+    const index = ids.indexOf(this.id);
+    this.versionPager.hidden = ids.length < 2 || index < 0;
+    if (this.versionPager.hidden) return;
+    this.versionCount.textContent = format(this.strings.versionOf, { index: index + 1, count: ids.length });
+    const [previous, next] = this.versionPager.querySelectorAll("button");
+    previous.disabled = index === 0;
+    next.disabled = index === ids.length - 1;
+  }
+
+  // The id of the version `step` (-1, +1) away from this one, or null.
+  versionAt(step) {
+    const index = this.versions.indexOf(this.id) + step;
+    return index >= 0 && index < this.versions.length ? this.versions[index] : null;
   }
 
   setId(id) {

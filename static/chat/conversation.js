@@ -58,6 +58,8 @@ export class ConversationView {
     if (button.dataset.action === "copy") copyWithFeedback(button, view.content, this.strings);
     else if (button.dataset.action === "regenerate") this.regenerate(view);
     else if (button.dataset.action === "edit") this.startEdit(view);
+    else if (button.dataset.action === "version-previous") this.showVersion(view.versionAt(-1), "version-previous");
+    else if (button.dataset.action === "version-next") this.showVersion(view.versionAt(1), "version-next");
     else if (button.dataset.action === "rate-up") rate(view, "up", { strings: this.strings, notice: this.notice });
     else if (button.dataset.action === "rate-down") rate(view, "down", { strings: this.strings, notice: this.notice });
   }
@@ -102,6 +104,8 @@ export class ConversationView {
       if (data.assistant_message_id) view.setId(data.assistant_message_id);
       if (data.model) view.model = data.model;
       if (data.user_message_id && view.question) view.question.setId(data.user_message_id);
+      // A regenerated answer's versions, or an edited question's (versionsOf: which).
+      if (data.versions && view.versionsOf) view.versionsOf.setVersions(data.versions);
       if (data.title) this.sidebar.update({ id: this.id, title: data.title });
       if (this.live && this.live.view === view && this.live.stopRequested) this.stop();
     } else if (name === "delta") {
@@ -337,6 +341,7 @@ export class ConversationView {
     const id = view.id;
     view.article.remove();
     const answer = this.addMessage({ role: "assistant", status: "streaming" });
+    answer.versionsOf = answer;
     this.scroll.toBottom();
     this.runAnswer(
       answer,
@@ -383,13 +388,15 @@ export class ConversationView {
     });
   }
 
-  // Replaces an earlier message of the person, and everything after it, with a new turn.
+  // Asks a new version of an earlier message of the person: it and everything after it are
+  // kept by the server as its earlier version, and leave the page.
   resend(view, content) {
     this.notice.clear();
     while (view.article.nextElementSibling) view.article.nextElementSibling.remove();
     view.setContent(content);
     const answer = this.addMessage({ role: "assistant", status: "streaming" });
     answer.question = view;
+    answer.versionsOf = view;
     this.scroll.toBottom();
     this.runAnswer(
       answer,
@@ -397,6 +404,29 @@ export class ConversationView {
         request("POST", `/api/messages/${view.id}/edit/`, { body: { content, model: this.settings.model }, signal }),
       { onOpenError: (error) => this.reloadAfter(error) },
     );
+  }
+
+  // Shows another version of a message's place: from there on, the conversation is the one
+  // that version began (the server answers the conversation as it now reads).
+  async showVersion(id, action) {
+    if (!id || this.live) return;
+    this.notice.clear();
+    const shownId = this.id;
+    let conversation;
+    try {
+      conversation = await json("POST", `/api/messages/${id}/show/`);
+    } catch (error) {
+      this.notice.failed(error);
+      return;
+    }
+    if (this.id !== shownId || this.live) return;
+    const scrolled = window.scrollY;
+    this.messages.replaceChildren();
+    this.showMessages(conversation);
+    window.scrollTo(0, scrolled);
+    // The keyboard stays on the button pressed, as if the page had not been redrawn.
+    const chosen = this.messages.querySelector(`.message[data-id="${id}"] [data-action="${action}"]`);
+    if (chosen && !chosen.disabled) chosen.focus();
   }
 
   // --- Opening conversations ----------------------------------------------------------------
@@ -426,10 +456,17 @@ export class ConversationView {
       return;
     }
     if (this.id !== id) return; // another conversation was opened meanwhile
-    this.loaded = conversation;
     this.setTitle(conversation.title);
     this.settings.show(conversation);
     this.sidebar.shown(conversation);
+    const liveView = this.showMessages(conversation);
+    this.scroll.toBottom();
+    if (liveView) this.follow(liveView);
+  }
+
+  // The conversation's messages, in an empty list; returns the view of its live answer, if any.
+  showMessages(conversation) {
+    this.loaded = conversation;
     const live = liveAnswer(conversation.messages);
     let liveView = null;
     for (const message of conversation.messages) {
@@ -438,8 +475,7 @@ export class ConversationView {
     }
     this.welcome.hidden = conversation.messages.length > 0;
     this.refreshActions();
-    this.scroll.toBottom();
-    if (liveView) this.follow(liveView);
+    return liveView;
   }
 
   // An empty page for a new conversation, created on the first message.
