@@ -4,11 +4,12 @@ upstream, with a 429 and when it frees up; usage is counted exactly, or estimate
 so, and the running totals equal the answers' usage whatever happens to them.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -189,6 +190,47 @@ def test_the_check_reads_no_message_however_long_the_history(owner):
         for role in ("user", "assistant")
     )
     assert len(statements_of_admit(owner, conversation)) == 3
+
+
+@pytest.mark.django_db
+def test_a_persons_first_check_costs_one_insert_more(owner):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model")
+    # The day's and month's tokens, the person's row (none), it made, read, and written.
+    assert len(statements_of_admit(owner, conversation)) == 5
+    assert len(statements_of_admit(owner, conversation)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_turns_of_a_person_begun_together_both_pass_with_one_row(owner):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model")
+    answers = [new_answer(conversation).pk for _ in range(2)]
+    together = threading.Barrier(2)
+    failures = []
+
+    # Both in their transaction at once, where the database lets two write transactions be
+    # (SQLite's transactions take its lock as they begin: there, one waits for the other).
+    serialised = connection.vendor == "sqlite"
+
+    def turn(answer_id):
+        try:
+            if serialised:
+                together.wait(5)
+            with transaction.atomic():
+                if not serialised:
+                    together.wait(5)
+                limits.admit(owner.pk, EVERY_LIMIT, answer_id)
+        except Exception as exc:  # any error is the test's failure, seen below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=turn, args=(answer_id,)) for answer_id in answers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert sorted(map(int, Activity.objects.get(user=owner).live.split())) == answers
 
 
 @pytest.mark.django_db
