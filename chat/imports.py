@@ -6,7 +6,8 @@ Conversations brought in from a file (docs/api.md, "Import"): this product's own
 A file is read whole into conversations first (`read`), then saved in one transaction
 (`save`): a file that is no known export, or an import that fails, saves nothing. Every
 conversation imported keeps a key of where it came from (Conversation.import_key), so the same
-file imported again adds nothing.
+file imported again adds nothing. From this product's export, the person's own presets come
+in too (those they already have, the same in every field, are not added twice).
 """
 
 import hashlib
@@ -20,8 +21,10 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from chat import catalogue
 from chat.errors import Invalid
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Preset
+from chat.presets import GREETING_MAX_LENGTH, NAME_MAX_LENGTH
 
 # ChatGPT's content types that are text a person wrote or read; the others (code run by a
 # tool, its output, browsing, custom instructions) were never part of the conversation shown.
@@ -46,10 +49,12 @@ class Imported:
 
 @dataclass
 class Reading:
-    """What a file holds: its conversations and the entries skipped, each with why."""
+    """What a file holds: its conversations, its presets and the entries skipped, each with why."""
 
     conversations: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    # Each: the fields of a Preset of the person's own (this product's export only).
+    presets: list = field(default_factory=list)
 
     def skip(self, title, reason):
         self.skipped.append({"title": title, "reason": reason})
@@ -148,6 +153,30 @@ def _read_own(document, reading):
             continue
         conversation.key = "export:" + _digest(conversation)
         reading.conversations.append(conversation)
+    for entry in document.get("presets") or []:
+        try:
+            reading.presets.append(_own_preset(entry))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            reading.skip(name if isinstance(name, str) else "", _("It is not a preset of this server's export."))
+
+
+def _own_preset(entry):
+    name = _text(entry["name"]).strip()
+    temperature = entry.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2
+    ):
+        raise ValueError(temperature)
+    if not name:
+        raise ValueError(name)
+    return {
+        "name": name[:NAME_MAX_LENGTH],
+        "system_prompt": _text(entry.get("system_prompt")),
+        "model": _text(entry.get("model"))[:100],
+        "greeting": _text(entry.get("greeting"))[:GREETING_MAX_LENGTH],
+        "temperature": temperature,
+    }
 
 
 def _own_message(message):
@@ -266,7 +295,7 @@ def _chatgpt_message(message, default_model):
 def preview(user_id, reading):
     """What `save` would do with `reading`, as the API tells it: nothing is written."""
     new, duplicates = _new(user_id, reading)
-    return _summary(new, duplicates, reading, saved=None)
+    return _summary(new, duplicates, reading, saved=None, presets=_new_presets(user_id, reading))
 
 
 @transaction.atomic
@@ -291,7 +320,9 @@ def save(user_id, reading):
             for message in imported.messages
         )
         saved.append(conversation.pk)
-    return _summary(new, duplicates, reading, saved=saved)
+    presets = _new_presets(user_id, reading)
+    Preset.objects.bulk_create(Preset(owner_id=user_id, **preset) for preset in presets)
+    return _summary(new, duplicates, reading, saved=saved, presets=presets)
 
 
 def _new(user_id, reading):
@@ -309,11 +340,31 @@ def _new(user_id, reading):
     return new, len(reading.conversations) - len(new)
 
 
-def _summary(new, duplicates, reading, *, saved):
+def _new_presets(user_id, reading):
+    """
+    The presets of `reading` the person does not have yet, the same in every field; a model
+    this server does not offer becomes blank (the person's default), as a preset is a promise
+    of how a chat starts.
+    """
+    offers = catalogue.current()
+    fields = ("name", "system_prompt", "model", "greeting", "temperature")
+    known = set(Preset.objects.filter(owner_id=user_id).values_list(*fields))
+    new = []
+    for preset in reading.presets:
+        preset = {**preset, "model": preset["model"] if offers.find(preset["model"]) else ""}
+        key = tuple(preset[name] for name in fields)
+        if key not in known:
+            known.add(key)
+            new.append(preset)
+    return new
+
+
+def _summary(new, duplicates, reading, *, saved, presets):
     summary = {
         "conversations": len(new),
         "messages": sum(len(c.messages) for c in new),
         "titles": [c.title for c in new],
+        "presets": len(presets),
         "already_imported": duplicates,
         "skipped": reading.skipped,
     }

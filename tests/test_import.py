@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat import exports
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Preset
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,7 @@ def test_a_preview_says_what_would_be_imported_and_writes_nothing(owner_client):
         "conversations": 2,
         "messages": 6,
         "titles": ["数据库 索引", ""],
+        "presets": 0,
         "already_imported": 0,
         "skipped": [{"title": "Broken one", "reason": "Its messages cannot be read."}],
     }
@@ -195,10 +196,19 @@ def test_this_servers_export_imports_back_as_it_was(owner_client, outsider_clien
 
         return json.loads(async_to_sync(read)())
 
+    Preset.objects.create(owner=owner, name="Terse", system_prompt="One line.", model="fake-other", temperature=0.2)
+    Preset.objects.create(owner=owner, name="Gone model", model="retired-model", greeting="Hi")
+
     exported = everything(owner)
     response = upload(outsider_client, json.dumps(exported).encode(), "chat-export.json")
     assert response.status_code == 201, response.content
-    assert response.json()["conversations"] == 2
+    assert (response.json()["conversations"], response.json()["presets"]) == (2, 2)
+    imported = everything(outsider)["presets"]
+    assert [{k: v for k, v in p.items() if k != "id"} for p in imported] == [
+        {"name": "Terse", "system_prompt": "One line.", "model": "fake-other", "greeting": "", "temperature": 0.2},
+        # A model this server does not offer: the person's default.
+        {"name": "Gone model", "system_prompt": "", "model": "", "greeting": "Hi", "temperature": None},
+    ]
 
     def without_ids(data):
         return [
@@ -207,4 +217,6 @@ def test_this_servers_export_imports_back_as_it_was(owner_client, outsider_clien
         ]
 
     assert without_ids(everything(outsider)) == without_ids(exported)
-    assert upload(outsider_client, json.dumps(exported).encode(), "chat-export.json").json()["already_imported"] == 2
+    again = upload(outsider_client, json.dumps(exported).encode(), "chat-export.json").json()
+    assert (again["already_imported"], again["presets"]) == (2, 0)
+    assert Preset.objects.filter(owner=outsider).count() == 2

@@ -21,7 +21,9 @@ def test_a_chatgpt_export_is_previewed_then_imported_into_the_sidebar(make_page,
     expect(page.locator("h1")).to_have_text("Your data")
 
     page.set_input_files("#import-file", str(CHATGPT))
-    expect(page.locator("#import-counts")).to_have_text("To import: 2 conversations, 6 messages. Already imported: 0.")
+    expect(page.locator("#import-counts")).to_have_text(
+        "To import: 2 conversations, 6 messages, 0 presets. Already imported: 0."
+    )
     expect(page.locator("#import-titles li")).to_have_text(["数据库 索引", "New chat"])
     expect(page.locator("#import-skipped li")).to_have_text(["Broken one: Its messages cannot be read."])
     assert not Conversation.objects.exists()  # a preview writes nothing

@@ -47,7 +47,12 @@ function list(element, items) {
 function show(summary) {
   document.getElementById("import-counts").textContent = format(
     document.getElementById("import-counts").dataset.template,
-    { conversations: summary.conversations, messages: summary.messages, already: summary.already_imported },
+    {
+      conversations: summary.conversations,
+      messages: summary.messages,
+      presets: summary.presets,
+      already: summary.already_imported,
+    },
   );
   list(
     document.getElementById("import-titles"),
@@ -58,7 +63,7 @@ function show(summary) {
     summary.skipped.map((entry) => `${entry.title || status.dataset.untitled}: ${entry.reason}`),
   );
   document.getElementById("import-skipped-box").hidden = summary.skipped.length === 0;
-  confirm.hidden = summary.conversations === 0;
+  confirm.hidden = summary.conversations === 0 && summary.presets === 0;
   preview.hidden = false;
 }
 
@@ -71,7 +76,7 @@ input.addEventListener("change", async () => {
   try {
     const summary = await post(file, { preview: true });
     show(summary);
-    status.textContent = summary.conversations ? "" : status.dataset.nothing;
+    status.textContent = summary.conversations || summary.presets ? "" : status.dataset.nothing;
   } catch (error) {
     status.textContent = error.message;
   }
