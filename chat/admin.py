@@ -10,7 +10,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, F
+from django.db.models import Count, F, Sum
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,6 +24,7 @@ from chat import admin_usage, providers
 from chat.models import (
     Allowance,
     ApiToken,
+    Attachment,
     Conversation,
     Feedback,
     Message,
@@ -247,6 +249,32 @@ class ConversationAdmin(HidesContent, admin.ModelAdmin):
         record_staff_read(request, conversation.pk)
 
 
+class AttachmentInline(admin.TabularInline):
+    """A question's files: what they are and their size; their names only where content shows."""
+
+    model = Attachment
+    fields = ["name", "kind", "content_type", "size_shown", "created_at"]
+    readonly_fields = fields
+    ordering = ["id"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("files sent with it")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if shows_content() else [name for name in fields if name != "name"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("size"))
+    def size_shown(self, attachment):
+        return filesizeformat(attachment.size)
+
+
 @admin.register(Message)
 class MessageAdmin(HidesContent, admin.ModelAdmin):
     list_display = ["__str__", "conversation", "role", "status", "model", "completion_tokens", "created_at"]
@@ -264,6 +292,7 @@ class MessageAdmin(HidesContent, admin.ModelAdmin):
         "updated_at",
     ]
     show_full_result_count = False
+    inlines = [AttachmentInline]
     content_fields = ("content", "reasoning", "error_detail")
     content_search_fields = ("content", "conversation__title")
 
@@ -444,6 +473,40 @@ class ReadOnly:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """
+    People's uploads, to see what takes the storage: read-only, but a staff member may delete
+    one (its stored file goes with it). Their names only where content shows.
+    """
+
+    list_display = ["id", "owner", "kind", "content_type", "size_shown", "sent", "created_at"]
+    list_filter = ["kind", "content_type", "created_at"]
+    list_select_related = ["owner"]
+    search_fields = ["owner__username"]
+    fields = ["owner", "message", "name", "kind", "content_type", "size_shown", "created_at"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if shows_content() else [name for name in fields if name not in ("name", "message")]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("size"), ordering="size")
+    def size_shown(self, attachment):
+        return filesizeformat(attachment.size)
+
+    @admin.display(description=_("sent"), boolean=True)
+    def sent(self, attachment):
+        return attachment.message_id is not None
 
 
 @admin.register(Feedback)
@@ -648,8 +711,20 @@ admin.site.unregister(Group)
 class UserAdmin(DjangoUserAdmin):
     """Django's, with the user's settings, allowance and a summary of their usage."""
 
-    fieldsets = [*DjangoUserAdmin.fieldsets, (_("Usage"), {"fields": ["usage_summary"]})]
-    readonly_fields = [*DjangoUserAdmin.readonly_fields, "usage_summary"]
+    fieldsets = [*DjangoUserAdmin.fieldsets, (_("Usage"), {"fields": ["usage_summary", "storage_used"]})]
+    readonly_fields = [*DjangoUserAdmin.readonly_fields, "usage_summary", "storage_used"]
+    list_display = [*DjangoUserAdmin.list_display, "storage_used"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(stored=Sum("attachments__size"))
+
+    @admin.display(description=_("storage used"), ordering="stored")
+    def storage_used(self, user):
+        used = user.stored or 0
+        quota = settings.CHAT_STORAGE_QUOTA_MB
+        if not quota:
+            return filesizeformat(used)
+        return _("%(used)s of %(quota)s MB") % {"used": filesizeformat(used), "quota": quota}
 
     def get_inlines(self, request, obj):
         # Not on the add page, Django's two-step one (the username and the password first).

@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +30,7 @@ from chat import (
     conversations,
     exports,
     feedback,
+    files,
     imports,
     limits,
     presets,
@@ -41,10 +42,10 @@ from chat import (
     turns,
     usage,
 )
-from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit
+from chat.errors import ChatError, Conflict, Forbidden, Invalid, NotFound, OverLimit, TooLarge
 from runtime.database import in_database_thread
 
-STATUS = {Invalid: 400, Forbidden: 403, NotFound: 404, Conflict: 409, OverLimit: 429}
+STATUS = {Invalid: 400, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413, OverLimit: 429}
 MAX_PAGE = 10**9
 
 
@@ -296,6 +297,49 @@ def import_view(request):
     return JsonResponse(imports.save(request.user.pk, reading), status=201)
 
 
+@require_POST
+@api_view
+def files_view(request):
+    """An upload (multipart `file`): an image or a document to send with a question."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise Invalid(_("Choose a file to upload: 'file'."), field="file")
+    attachment = files.upload(request.user.pk, upload)
+    return JsonResponse({name: value for name, value in attachment.as_json().items() if name != "url"}, status=201)
+
+
+@require_http_methods(["GET", "DELETE"])
+@api_view
+def file_view(request, file_id):
+    """
+    The person's own file (anybody else's: 404), as stored: an image as re-encoded, a document
+    as uploaded; ?text=1 a document's text as it goes to the model. DELETE: an upload not sent.
+    """
+    if request.method == "DELETE":
+        files.delete(request.user.pk, file_id)
+        return HttpResponse(status=204)
+    attachment = files.get(request.user.pk, file_id)
+    if request.GET.get("text") in ("1", "true"):
+        response = HttpResponse(attachment.text, content_type="text/plain; charset=utf-8")
+        disposition = content_disposition_header(False, f"{attachment.name}.txt")
+    else:
+        # Images open in the page; documents download: a file's bytes are never a page of
+        # this site (nosniff: the browser takes the type given, never guesses HTML).
+        inline = attachment.is_image
+        disposition = content_disposition_header(not inline, attachment.name)
+        if settings.CHAT_FILES_ACCEL_REDIRECT:
+            # nginx sends the bytes from its internal location (deploy/nginx/chat.conf).
+            response = HttpResponse(content_type=attachment.content_type)
+            response["X-Accel-Redirect"] = settings.CHAT_FILES_ACCEL_REDIRECT.rstrip("/") + "/" + attachment.file.name
+        else:
+            response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = disposition
+    response["X-Content-Type-Options"] = "nosniff"
+    # Nothing the file holds runs here, even opened on its own.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+    return response
+
+
 def _share_json(request, share):
     return share.as_json(request.build_absolute_uri(reverse("chat:shared", args=[share.key])))
 
@@ -427,7 +471,14 @@ def feedback_view(request, message_id):
 async def send_message(request, conversation_id):
     """Save the person's message, start the answer, and stream it as it is generated."""
     data = _json_body(request)
-    return await _answer(request, turns.start, conversation_id, _string(data, "content"), model=_model(data))
+    return await _answer(
+        request,
+        turns.start,
+        conversation_id,
+        _string(data, "content"),
+        model=_model(data),
+        attachments=data.get("attachments") or [],
+    )
 
 
 @require_POST

@@ -8,5 +8,6 @@ class ChatConfig(AppConfig):
 
     def ready(self):
         # Registers the project's system checks (manage.py check --deploy, manage.py doctor),
-        # and connects the rebuilding of the models offered to the saves of providers and models.
-        from chat import catalogue, checks  # noqa: F401
+        # connects the rebuilding of the models offered to the saves of providers and models,
+        # and the removal of an attachment's stored file to the deletion of its row.
+        from chat import catalogue, checks, files  # noqa: F401

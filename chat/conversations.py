@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import catalogue, limits
+from chat import catalogue, files, limits
 from chat.errors import Invalid, NotFound
 from chat.models import Conversation, Message, Profile
 
@@ -204,6 +204,10 @@ def _messages(conversation):
     # Answers left live by a process that died are shown as ended, not as spinning for ever.
     if any(m["status"] in Message.LIVE_STATUSES for m in messages) and conversation.messages.mark_abandoned():
         messages = shown.as_json()
+    # The files sent with each question (one query, only in a conversation that had any).
+    sent = files.of_messages([m["id"] for m in messages if m["role"] == "user"]) if conversation.has_files else {}
+    for message in messages:
+        message["attachments"] = [attachment.as_json() for attachment in sent.get(message["id"], ())]
     return messages
 
 

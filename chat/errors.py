@@ -26,6 +26,10 @@ class NotFound(ChatError):
         super().__init__(message or _("Not found."), field=field)
 
 
+class TooLarge(ChatError):
+    """Too big: a file over the upload limit, or over what the person may store (413)."""
+
+
 class Conflict(ChatError):
     """Not now: the conversation's state does not allow it (an answer is still being generated)."""
 

@@ -1,3 +1,4 @@
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -64,6 +65,8 @@ class Conversation(models.Model):
     # Where an imported conversation came from (chat.imports): the same file imported again
     # adds nothing.
     import_key = models.CharField(_("import key"), max_length=100, blank=True, editable=False)
+    # Files were sent in it (chat.files): only then does a turn look for them in its history.
+    has_files = models.BooleanField(_("has files"), default=False, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -83,49 +86,63 @@ class Conversation(models.Model):
     def __str__(self):
         return self.title or str(_("New chat"))
 
-    def upstream_messages(self, *, before_id=None, question=None, tokens=0):
+    def upstream_messages(self, *, before_id=None, question=None, tokens=0, attachments=(), vision=False):
         """
         The messages sent upstream for the next answer: the system prompt, then the most
         recent turns that fit the history budget (`tokens`, the model's, or else
         CHAT_HISTORY_CHARS characters), oldest first. Reasoning text and failed
         answers never go back upstream. `question` is a new question not saved yet, the newest
-        message. Returns the messages, whether the conversation had none before, and whether
-        its newest message is an answer still live (being generated, or abandoned by a process
-        that died: see MessageQuerySet.mark_abandoned), which the same read tells.
+        message, with its `attachments`. A question's files go with it (chat.files.parts):
+        documents as text, counted in the budget, images as parts filled in from storage
+        (chat.files.with_image_data) when the model takes images (`vision`). Returns the
+        messages, whether the conversation had none before, and whether its newest message is
+        an answer still live (being generated, or abandoned by a process that died: see
+        MessageQuerySet.mark_abandoned), which the same read tells.
         """
+        from chat import files  # which imports these models
+
         # In tokens (as estimated) when the model's context window is known, else in characters.
         size = estimated_tokens if tokens else len
         budget = tokens - size(self.system_prompt) if tokens else settings.CHAT_HISTORY_CHARS
         picked = []
         limit = settings.CHAT_HISTORY_MESSAGES
         if question is not None:
-            picked.append({"role": Message.Role.USER, "content": question})
-            budget -= size(question)
+            content, spent = files.parts(question, attachments, vision=vision, budget=budget, size=size)
+            picked.append({"role": Message.Role.USER, "content": content if attachments else question})
+            budget -= spent
             limit -= 1
         # At least one row, to tell whether there is any: every turn has a question, and
         # questions are never empty, so no rows means no earlier turn.
         # One row more than the history takes: a live answer, always the newest message, is
         # read with it (to tell it, at no extra query) but never goes upstream.
         read = list(Message.objects.history(self.pk, before_id=before_id, with_live=True)[: max(limit, 1) + 1])
-        live = any(status in Message.LIVE_STATUSES for _role, _content, status in read)
-        rows = [(role, content) for role, content, status in read if status not in Message.LIVE_STATUSES]
-        rows = rows[: max(limit, 1)]
-        for role, content in rows[: max(limit, 0)]:
+        live = any(status in Message.LIVE_STATUSES for _id, _role, _content, status in read)
+        rows = [(pk, role, content) for pk, role, content, status in read if status not in Message.LIVE_STATUSES]
+        rows = rows[: max(limit, 0)]
+        # The files of the questions that may go: one query, and only for a conversation
+        # that has had files (Conversation.has_files).
+        sent = files.of_messages([pk for pk, role, _c in rows if role == Message.Role.USER]) if self.has_files else {}
+        for pk, role, content in rows:
+            if pk in sent:
+                content, spent = files.parts(content, sent[pk], vision=vision, budget=budget, size=size)
+            else:
+                spent = size(content)
             # The newest message always goes, whatever its length.
-            if picked and size(content) > budget:
+            if picked and spent > budget:
                 break
-            budget -= size(content)
+            budget -= spent
             picked.append({"role": role, "content": content})
         picked.reverse()
         if self.system_prompt:
             picked.insert(0, {"role": Message.Role.SYSTEM, "content": self.system_prompt})
         return picked, not read, live
 
-    def add_turn(self, content, *, versions_of=None):
+    def add_turn(self, content, *, title_from=None, versions_of=None):
         """
         Save the person's question and an empty answer to stream into, before any upstream
         call, so that nothing the person typed is lost whatever happens next. Call it in a
-        transaction. `versions_of`: the question is a new version of an earlier one (an edit).
+        transaction. A new conversation is named after `title_from` (default: the question).
+        `versions_of`: the question is a new version of an earlier one (an edit).
         """
         now = timezone.now()
         question = Message(
@@ -139,7 +156,7 @@ class Conversation(models.Model):
             question.save()
             answer.save()
         if not self.title:
-            self.title = Truncator(" ".join(content.split())).chars(60)
+            self.title = Truncator(" ".join((content if title_from is None else title_from).split())).chars(60)
         self.updated_at = now
         self.archived = False  # a conversation taken up again is back in the sidebar
         Conversation.objects.filter(pk=self.pk).update(title=self.title, updated_at=now, archived=False)
@@ -218,16 +235,20 @@ class MessageQuerySet(models.QuerySet):
         """
         (role, content) of the messages of a conversation that may go back upstream, newest
         first: questions (which are always complete), and answers that completed or were
-        stopped, never empty ones. `with_live`: (role, content, status), with the live answers
+        stopped, never empty ones. `with_live`: (id, role, content, status), with the live answers
         too (empty or not), which the caller leaves out of what goes upstream.
         """
-        wanted = models.Q(status__in=Message.HISTORY_STATUSES) & ~models.Q(content="")
+        # A question may be empty when files went with it (chat.files): it goes all the same.
+        said = ~models.Q(content="") | models.Q(role=Message.Role.USER)
+        wanted = models.Q(status__in=Message.HISTORY_STATUSES) & said
         if with_live:
             wanted |= models.Q(status__in=Message.LIVE_STATUSES)
         rows = self.filter(wanted, conversation_id=conversation_id, hidden_in__isnull=True)
         if before_id is not None:
             rows = rows.filter(id__lt=before_id)
-        return rows.order_by("-id").values_list("role", "content", *(["status"] if with_live else []))
+        if with_live:
+            return rows.order_by("-id").values_list("id", "role", "content", "status")
+        return rows.order_by("-id").values_list("role", "content")
 
     def update_each(self, fields, rows, *, status=None):
         """
@@ -420,6 +441,97 @@ class Message(models.Model):
             ),
             # The ids of its place's versions, in order (it is one of them), when it has several.
             "versions": values.get("versions") or [],
+        }
+
+
+def attachment_path(instance, filename):
+    """
+    Where an upload is stored: a random name, so that a storage served or listed by mistake
+    gives nothing away (neither the person's file name nor a guessable sequence), with the
+    extension of its type.
+    """
+    return f"files/{secrets.token_urlsafe(24)}{instance.extension}"
+
+
+class AttachmentQuerySet(models.QuerySet):
+    def for_user(self, user_id):
+        return self.filter(owner_id=user_id)
+
+    def unsent(self):
+        return self.filter(message__isnull=True)
+
+    def stored_by(self, user_id):
+        """The bytes the person's files take in storage."""
+        return self.for_user(user_id).aggregate(total=models.Sum("size"))["total"] or 0
+
+
+class Attachment(models.Model):
+    """
+    A file a person uploaded (chat.files): an image, re-encoded without its metadata, or a
+    document with its text extracted. It belongs to its uploader until it is sent with a
+    question (`message`), and goes with that message (and its conversation); the stored file
+    goes with the row (chat.files.remove_stored).
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        DOCUMENT = "document", _("Document")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="attachments", verbose_name=_("owner")
+    )
+    message = models.ForeignKey(
+        Message, models.CASCADE, null=True, blank=True, related_name="attachments", verbose_name=_("message")
+    )
+    name = models.CharField(_("name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    content_type = models.CharField(_("content type"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
+    # A document's text, as it goes to the model; empty for an image.
+    text = models.TextField(_("extracted text"), blank=True)
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+
+    objects = AttachmentQuerySet.as_manager()
+
+    EXTENSIONS = {
+        "image/png": ".png",
+        "image/jpeg": ".jpg",
+        "image/webp": ".webp",
+        "application/pdf": ".pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    }
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        indexes = [
+            # A person's files: their storage used, their uploads never sent (purge_uploads).
+            models.Index(fields=["owner", "message"], name="attachment_owner_message"),
+            models.Index(fields=["created_at"], name="attachment_created"),
+        ]
+
+    def __str__(self):
+        # Not its name, which may say what the person wrote about (the admin with
+        # CHAT_ADMIN_SHOWS_CONTENT off names rows by their str()).
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def extension(self):
+        return self.EXTENSIONS.get(self.content_type, ".txt")
+
+    @property
+    def is_image(self):
+        return self.kind == self.Kind.IMAGE
+
+    def as_json(self):
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "size": self.size,
+            "content_type": self.content_type,
+            "kind": self.kind,
+            "url": f"/api/files/{self.pk}/",
         }
 
 

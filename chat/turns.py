@@ -15,12 +15,13 @@ Stopping an answer is the relay's (chat.relay.stop): any process may be generati
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import wraps
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import catalogue, conversations, limits
+from chat import catalogue, conversations, files, limits
 from chat.errors import Conflict, Invalid, NotFound
 from chat.models import Conversation, Message
 
@@ -61,26 +62,50 @@ def check_question(content):
     return conversations.check_text(content, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS, required=True)
 
 
+def _with_image_data(begin):
+    """
+    The turn `begin` returns, with its images' data read from storage (chat.files), once its
+    transaction has ended: a slow storage holds no database lock.
+    """
+
+    @wraps(begin)
+    def wrapper(*args, **kwargs):
+        turn = begin(*args, **kwargs)
+        return replace(turn, messages=files.with_image_data(turn.messages))
+
+    return wrapper
+
+
+@_with_image_data
 @transaction.atomic
-def start(user_id, conversation_id, content, *, model=None):
-    """Ask `content` in the conversation."""
-    check_question(content)
+def start(user_id, conversation_id, content, *, model=None, attachments=()):
+    """Ask `content` in the conversation, with the person's uploaded files `attachments` (ids)."""
+    if attachments:
+        # A question may be its files alone (a screenshot pasted and sent).
+        conversations.check_text(content, "content", max_length=settings.CHAT_MAX_PROMPT_CHARS)
+    else:
+        check_question(content)
     conversations.check_model(model)
     conversation = conversations.get(user_id, conversation_id)
     offer = conversations.use_model(conversation, model)
     person = check_model(user_id, offer)
+    attached = files.check(user_id, attachments, offer, person.allowed(catalogue.current()))
     # The history is read before the question is saved; the same read tells whether an answer
     # is still being generated here (from another tab or device): one answer at a time, or
     # the turns would interleave.
-    messages, first, live = conversation.upstream_messages(question=content, tokens=history_tokens(offer))
+    messages, first, live = conversation.upstream_messages(
+        question=content, tokens=history_tokens(offer), attachments=attached, vision=offer.vision
+    )
     if live and not _only_abandoned(conversation):
         raise Conflict(_("An answer in this conversation is still being generated: stop it or wait for it to end."))
-    question, answer = conversation.add_turn(content)
+    named_after = content if content.strip() else ", ".join(a.name for a in attached)
+    question, answer = conversation.add_turn(content, title_from=named_after)
+    files.give(question, attached)
     turn = _turn(user_id, conversation, question, answer, messages, offer, person)
     if first and settings.CHAT_AUTO_TITLE:
         title_offer = catalogue.current().find(settings.CHAT_TITLE_MODEL) or offer
         if not title_offer.is_demo:
-            turn = replace(turn, title_from=content, title_offer=title_offer)
+            turn = replace(turn, title_from=named_after, title_offer=title_offer)
     return turn
 
 
@@ -111,6 +136,7 @@ def history_tokens(offer):
     return max(offer.context_window - reserve, 1)
 
 
+@_with_image_data
 @transaction.atomic
 def regenerate(user_id, answer_id, *, model=None):
     """
@@ -143,6 +169,7 @@ def regenerate(user_id, answer_id, *, model=None):
     return _answer_again(user_id, conversation, question, offer, person, versions_of=place)
 
 
+@_with_image_data
 @transaction.atomic
 def edit(user_id, question_id, content, *, model=None):
     """
@@ -164,7 +191,9 @@ def edit(user_id, question_id, content, *, model=None):
     Message.objects.filter(pk=question.pk).update(versions_of=place)
     conversation.messages.shown().filter(id__gte=question.pk).update(hidden_in=question.pk)
     edited, answer = conversation.add_turn(content, versions_of=place)
-    messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
+    messages, _first, _live = conversation.upstream_messages(
+        before_id=answer.pk, tokens=history_tokens(offer), vision=offer.vision
+    )
     turn = _turn(user_id, conversation, edited, answer, messages, offer, person)
     return replace(turn, versions=_versions(conversation, place))
 
@@ -222,7 +251,9 @@ def _answer_again(user_id, conversation, question, offer, person, versions_of=No
     answer = conversation.new_answer()
     answer.versions_of = versions_of
     answer.save()
-    messages, _first, _live = conversation.upstream_messages(before_id=answer.pk, tokens=history_tokens(offer))
+    messages, _first, _live = conversation.upstream_messages(
+        before_id=answer.pk, tokens=history_tokens(offer), vision=offer.vision
+    )
     turn = _turn(user_id, conversation, question, answer, messages, offer, person)
     return replace(turn, versions=_versions(conversation, versions_of)) if versions_of else turn
 

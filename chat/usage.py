@@ -24,6 +24,8 @@ from chat.models import Message, Usage, estimated_tokens
 
 # Tokens a message takes beyond its text in the chat format (its role, its delimiters).
 MESSAGE_OVERHEAD_TOKENS = 4
+# An image's, as chat.files counts it against the history budget.
+IMAGE_TOKENS = 1000
 MILLION = Decimal(1_000_000)
 COST_PLACES = Decimal("0.000001")
 
@@ -44,8 +46,18 @@ class Charge:
 
 
 def prompt_tokens(messages):
-    """The estimated tokens of `messages` sent upstream."""
-    return sum(estimated_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS for message in messages)
+    """The estimated tokens of `messages` sent upstream (a content of parts: its text, and each image)."""
+    return sum(_content_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS for message in messages)
+
+
+def _content_tokens(content):
+    if isinstance(content, str):
+        return estimated_tokens(content)
+    return sum(
+        estimated_tokens(part.get("text") or "") if part.get("type") == "text" else IMAGE_TOKENS
+        for part in content
+        if isinstance(part, dict)
+    )
 
 
 def settle(outcome, *, user_id, offer, messages, token_id=None):

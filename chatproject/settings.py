@@ -230,6 +230,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "chat.staticfiles.ModuleImportsManifestStorage"},
 }
+# Uploaded files (chat/files.py: attachments) go to the `default` storage: the filesystem
+# under MEDIA_ROOT unless STORAGES names another backend (django-storages: S3, Aliyun OSS...).
+# They are never served from a public URL: GET /api/files/<id>/ checks whose they are.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
 # In development, serve static files from the source folders without collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -357,6 +361,18 @@ CHAT_PAGE_SIZE = env.int("CHAT_PAGE_SIZE", default=50)
 # The largest file POST /api/import/ reads (an export's JSON, or its zip), in MB; nginx's
 # client_max_body_size for /api/import/ (deploy/nginx/chat.conf) must be at least as large.
 CHAT_MAX_IMPORT_MB = env.int("CHAT_MAX_IMPORT_MB", default=50)
+# Attachments (chat/files.py): the largest file a person may upload, in MB (nginx's
+# client_max_body_size for /api/files/, deploy/nginx/chat.conf, must be a little larger); the
+# longest side of an image once re-encoded, in pixels; the files one message takes; what all
+# of a person's files may take, in MB (0: no limit).
+CHAT_MAX_UPLOAD_MB = env.int("CHAT_MAX_UPLOAD_MB", default=10)
+CHAT_IMAGE_MAX_SIDE = env.int("CHAT_IMAGE_MAX_SIDE", default=2048)
+CHAT_MAX_FILES_PER_MESSAGE = env.int("CHAT_MAX_FILES_PER_MESSAGE", default=10)
+CHAT_STORAGE_QUOTA_MB = env.int("CHAT_STORAGE_QUOTA_MB", default=200)
+# With nginx in front and files on the filesystem: the internal location that serves
+# MEDIA_ROOT (e.g. /protected-files/, deploy/nginx/chat.conf); the app checks the owner and
+# nginx sends the bytes (X-Accel-Redirect). Empty: the app sends them itself.
+CHAT_FILES_ACCEL_REDIRECT = env.str("CHAT_FILES_ACCEL_REDIRECT", default="")
 # An answer keeps being generated when the browser goes away, unless this is on.
 CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)
 # How often a generating answer's partial text is saved, and stop requests from other

@@ -54,6 +54,13 @@ def fresh_catalogue():
     limits.reset()
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test's uploads in a folder of its own (the `default` storage is MEDIA_ROOT's)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def warm_catalogue(db):
     """

@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -21,7 +22,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from chat import tokens
-from chat.models import ApiToken, Conversation, Feedback, Message, Preset, Profile, Share
+from chat.models import ApiToken, Attachment, Conversation, Feedback, Message, Preset, Profile, Share
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,7 @@ OWN = {
     "chat:api-share",
     "chat:api-token",
     "chat:api-preset",
+    "chat:api-file",
     "chat:revoke-token",
 }
 PRIVATE = {
@@ -60,6 +62,7 @@ PRIVATE = {
     "chat:api-import",
     "chat:api-shares",
     "chat:api-presets",
+    "chat:api-files",
     "chat:tokens",
     "chat:data",
     "chat:account",
@@ -132,6 +135,7 @@ SECRETS = (
     "Owner secret prompt",
     "Owner secret note",
     "Owner secret preset",
+    "Owner secret file",
 )
 
 
@@ -194,6 +198,12 @@ def rows(owner):
     # Shared: its page is at a key nobody is given here (url_of names another).
     Share.objects.create(conversation=conversation, key="s" * 32, title="Owner secret title", last_message_id=answer.pk)
     Preset.objects.create(owner=owner, name="Owner's preset", system_prompt="Owner secret preset")
+    # Sent with the question: DELETE refuses it (400), and GET serves it to the owner alone.
+    attachment = Attachment(
+        owner=owner, message=question, name="notes.txt", size=17, content_type="text/plain", kind="document"
+    )
+    attachment.text = "Owner secret file"
+    attachment.file.save("notes.txt", ContentFile(b"Owner secret file"), save=True)
     return conversation, question, answer, token
 
 
@@ -207,6 +217,8 @@ def url_of(name, rows):
             kwargs[param] = (question if name in QUESTION_ID else answer).pk
         elif param == "token_id":
             kwargs[param] = token.pk
+        elif param == "file_id":
+            kwargs[param] = Attachment.objects.get(owner=conversation.owner).pk
         elif param == "preset_id":
             kwargs[param] = Preset.objects.get(owner=conversation.owner).pk
         elif param == "key":
@@ -230,7 +242,8 @@ def snapshot(owner):
     shared = list(Share.objects.filter(conversation__owner=owner).order_by("pk").values())
     profile = Profile.objects.filter(user=owner).values().first()
     presets = list(Preset.objects.filter(owner=owner).order_by("pk").values())
-    return conversations, messages, user, api_tokens, feedback, shared, profile, presets
+    attachments = list(Attachment.objects.filter(owner=owner).order_by("pk").values())
+    return conversations, messages, user, api_tokens, feedback, shared, profile, presets, attachments
 
 
 def call(client, method, url, body=None, **extra):
@@ -342,6 +355,7 @@ def everything():
         list(get_user_model().objects.order_by("pk").values()),
         list(Feedback.objects.order_by("pk").values()),
         list(Preset.objects.order_by("pk").values()),
+        list(Attachment.objects.order_by("pk").values()),
     )
 
 
