@@ -103,6 +103,17 @@ def _page_strings():
         # Translators: {name} is the name a person gave an API token.
         "viaToken": _("Through the API token {name}"),
         "image": _("Image"),
+        # Attachments (static/chat/attachments.js). Translators: {name} is a file's name.
+        "removeFile": _("Remove {name}"),
+        "uploading": _("Uploading {name}"),
+        "uploadFailed": _("The file could not be uploaded."),
+        "waitForUploads": _("Wait for the files to finish uploading."),
+        # Translators: {count} is a number of files.
+        "tooManyFiles": _("A message takes at most {count} files."),
+        "pastedImage": _("Pasted image"),
+        "openImage": _("Open the image {name}"),
+        "fileGone": _("This file no longer exists."),
+        "loading": _("Loading…"),
         # Translators: the toggle under a long message of the person, folded to a few lines.
         "showMore": _("Show more"),
         "showLess": _("Show less"),
@@ -147,6 +158,7 @@ def _page_config(request, conversation=None):
         "custom_instructions": profile.custom_instructions,
         "demo_model": DEMO_MODEL,
         "max_prompt_chars": settings.CHAT_MAX_PROMPT_CHARS,
+        "max_files_per_message": settings.CHAT_MAX_FILES_PER_MESSAGE,
         "max_system_prompt_chars": settings.CHAT_MAX_SYSTEM_PROMPT_CHARS,
         # The presets a new chat starts from (GET /api/presets/).
         "presets": presets.listed(request.user.pk),

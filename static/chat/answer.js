@@ -1,6 +1,7 @@
 // One message in the page: the person's question as text, or an answer rendered from its
 // Markdown (markdown.js) with its thoughts, status line and actions. An answer may grow while
 // its stream comes in; it is redrawn at most once a frame.
+import { filesOfMessage } from "./attachments.js";
 import { iconButton } from "./dom.js";
 import { answerFacts } from "./facts.js";
 import { render as renderMarkdown } from "./markdown.js";
@@ -96,6 +97,9 @@ export class MessageView {
     // Under a long message of the person, folded (fold): shows the rest, and folds it again.
     this.expanded = false;
     this.foldToggle = null;
+    // The files sent with a question, above its text (attachments.js).
+    this.files = message.attachments || [];
+    if (this.files.length) article.append(filesOfMessage(this.files, t));
     article.append(this.body, this.statusLine, this.actions);
 
     this.setId(message.id);
@@ -239,6 +243,8 @@ export class MessageView {
     const t = this.strings;
     if (this.role === "user") {
       this.body.textContent = this.content;
+      // A question of files alone shows no empty bubble.
+      this.body.hidden = !this.content && this.files.length > 0 && !this.article.classList.contains("editing");
       this.fold();
       return;
     }

@@ -7,7 +7,9 @@ export class Composer {
   // send(content) resolves false when the message could not be sent (it is given back then);
   // busy() whether an answer streams; stop() stops it; drafts (drafts.js) and currentId(),
   // the open conversation's id, keep what is typed per conversation.
-  constructor({ elements, send, busy, stop, drafts, currentId }) {
+  // attachments (attachments.js): the files that go with the message, which may be sent
+  // without text (a pasted screenshot); send(content, files) gets them.
+  constructor({ elements, send, busy, stop, drafts, currentId, attachments }) {
     this.ui = elements;
     this.sendable = true;
     this.drafts = drafts;
@@ -17,19 +19,30 @@ export class Composer {
       event.preventDefault();
       const content = ui.prompt.value;
       // Not sendable: the text stays in the box for when it is.
-      if (!content.trim() || busy() || !this.sendable) return;
+      if ((!content.trim() && !attachments.count) || busy() || !this.sendable) return;
+      if (attachments.uploading) {
+        attachments.sayWait();
+        return;
+      }
       // Kept until the server has it: a lost session goes to the log-in page, and back.
       const id = currentId();
       drafts.set(id, content);
       ui.prompt.value = "";
       this.fit();
-      const sent = await send(content);
+      const taken = attachments.take();
+      const sent = await send(
+        content,
+        taken.map((item) => item.file),
+      );
       if (sent) {
         // Unless the person typed the next one meanwhile.
         if (drafts.get(id) === content) drafts.clear(id);
-      } else if (!ui.prompt.value) {
-        ui.prompt.value = content;
-        this.fit();
+      } else {
+        attachments.restore(taken);
+        if (!ui.prompt.value) {
+          ui.prompt.value = content;
+          this.fit();
+        }
       }
     });
     ui.prompt.addEventListener("input", () => {

@@ -16,7 +16,7 @@ export function conversationIdOf(pathname) {
 }
 
 export class ConversationView {
-  constructor({ elements, config, notice, scroll, composer, settings, sidebar, budget, tabs }) {
+  constructor({ elements, config, notice, scroll, composer, settings, sidebar, budget, tabs, viewer }) {
     this.messages = elements.messages;
     this.welcome = elements.welcome;
     this.titleElement = elements.title;
@@ -29,6 +29,8 @@ export class ConversationView {
     this.sidebar = sidebar;
     this.budget = budget;
     this.tabs = tabs;
+    // Opens a message's image, enlarged, or a document's text (FileViewer, attachments.js).
+    this.viewer = viewer;
     // A limit's refusal shown where the answer would have been, and its countdown.
     this.refusal = null;
     // The conversation shown (null: a new one, not created until its first message) and, once
@@ -49,6 +51,11 @@ export class ConversationView {
     if (codeCopy) {
       const code = codeCopy.closest(".code-block").querySelector("pre code, pre");
       copyWithFeedback(codeCopy, code.textContent.replace(/\n$/, ""), this.strings);
+      return;
+    }
+    const file = event.target.closest("[data-action='open-file']");
+    if (file) {
+      this.viewer.open(file.dataset);
       return;
     }
     const button = event.target.closest("[data-action]");
@@ -238,8 +245,9 @@ export class ConversationView {
     return true;
   }
 
-  // Sends a message; false when it could not be sent (nothing was saved).
-  async send(content) {
+  // Sends a message, with its `files` (uploaded: attachments.js); false when it could not be
+  // sent (nothing was saved).
+  async send(content, files = []) {
     if (this.live) return false;
     if (this.tooLong(content)) return false;
     this.notice.clear();
@@ -257,7 +265,7 @@ export class ConversationView {
     } finally {
       this.pending = null;
     }
-    const question = this.addMessage({ role: "user", content });
+    const question = this.addMessage({ role: "user", content, attachments: files });
     const answer = this.addMessage({ role: "assistant", status: "streaming" });
     answer.question = question;
     this.scroll.toBottom();
@@ -266,7 +274,7 @@ export class ConversationView {
       answer,
       (signal) =>
         request("POST", `/api/chats/${conversationId}/messages/`, {
-          body: { content, model: this.settings.model },
+          body: { content, model: this.settings.model, attachments: files.map((file) => file.id) },
           signal,
         }),
       {

@@ -4,6 +4,7 @@
 // The page speaks the same HTTP API as scripts do (docs/api.md, through api.js). Everything
 // that came from the server or the model is put in the page as text, or as Markdown made
 // safe by markdown.js: never as HTML of its own.
+import { Attachments, FileViewer } from "./attachments.js";
 import { Budget } from "./budget.js";
 import { Composer } from "./composer.js";
 import { ConversationView } from "./conversation.js";
@@ -31,7 +32,8 @@ const ui = elements([
   "scroller", "welcome", "messages", "jump", "notice", "composer", "prompt", "send", "stop", "confirm-dialog",
   "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
   "archived-toggle", "share-box", "share-shared", "share-url", "share-copy", "share-stop", "share-author", "share-make",
-  "presets", "greeting", "preset-box", "preset-name", "preset-save",
+  "presets", "greeting", "preset-box", "preset-name", "preset-save", "attach", "attach-input", "files", "file-dialog",
+  "file-dialog-title", "file-dialog-image", "file-dialog-text", "file-dialog-download",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -50,9 +52,29 @@ function localStorageOrNull() {
   }
 }
 
+const attachments = new Attachments({
+  elements: { composer: ui.composer, prompt: ui.prompt, attach: ui.attach, attachInput: ui.attachInput, files: ui.files },
+  strings,
+  notice,
+  maxFiles: config.max_files_per_message,
+});
+
+const viewer = new FileViewer({
+  elements: {
+    fileDialog: ui.fileDialog,
+    fileDialogTitle: ui.fileDialogTitle,
+    fileDialogImage: ui.fileDialogImage,
+    fileDialogText: ui.fileDialogText,
+    fileDialogDownload: ui.fileDialogDownload,
+  },
+  strings,
+  notice,
+});
+
 const composer = new Composer({
   elements: { composer: ui.composer, prompt: ui.prompt, send: ui.send, stop: ui.stop },
-  send: (content) => conversation.send(content),
+  attachments,
+  send: (content, files) => conversation.send(content, files),
   busy: () => conversation.streaming,
   stop: () => conversation.stop(),
   drafts: new Drafts(localStorageOrNull(), config.username),
@@ -153,6 +175,7 @@ conversation = new ConversationView({
   sidebar,
   budget,
   tabs,
+  viewer,
 });
 
 window.addEventListener("popstate", () => conversation.showLocation());
