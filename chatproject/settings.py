@@ -373,6 +373,13 @@ CHAT_STORAGE_QUOTA_MB = env.int("CHAT_STORAGE_QUOTA_MB", default=200)
 # MEDIA_ROOT (e.g. /protected-files/, deploy/nginx/chat.conf); the app checks the owner and
 # nginx sends the bytes (X-Accel-Redirect). Empty: the app sends them itself.
 CHAT_FILES_ACCEL_REDIRECT = env.str("CHAT_FILES_ACCEL_REDIRECT", default="")
+# The request bodies the server reads (runtime/asgi.py): Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB), but for the paths that take files, their limit and a megabyte for the form around
+# it, so that a file a little over the limit is told so by the app (413, in words).
+UPLOAD_BODY_LIMITS = {
+    "/api/files/": (CHAT_MAX_UPLOAD_MB + 1) * 1024 * 1024,
+    "/api/import/": (CHAT_MAX_IMPORT_MB + 1) * 1024 * 1024,
+}
 # An answer keeps being generated when the browser goes away, unless this is on.
 CHAT_STOP_ON_DISCONNECT = env.bool("CHAT_STOP_ON_DISCONNECT", default=False)
 # How often a generating answer's partial text is saved, and stop requests from other

@@ -8,7 +8,9 @@ The ASGI application the server runs: Django's, wrapped for long streams.
 - The lifespan protocol is answered with the product's hooks (runtime.lifespan).
 - A request body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413) before it is read:
   Django reads the whole body of every request, on the event loop, before any of its limits
-  applies, and would read hundreds of megabytes for nobody.
+  applies, and would read hundreds of megabytes for nobody. The paths that take files may
+  have larger limits of their own (settings.UPLOAD_BODY_LIMITS: {path: bytes}); Django leaves
+  a multipart body's files out of its own limit.
 """
 
 from asgiref.sync import ThreadSensitiveContext
@@ -34,7 +36,7 @@ class Application:
             return await self.lifespan(scope, receive, send)
         if scope["type"] != "http":
             return await self.django_application(scope, receive, send)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = body_limit(scope["path"])
         if limit is not None:
             if declared_length(scope) > limit:
                 return await refuse_as_too_large(send)
@@ -61,6 +63,13 @@ class Application:
                 await refuse_as_too_large(send)
         finally:
             thread.give_back()
+
+
+def body_limit(path):
+    """The largest body taken at `path`: its own (UPLOAD_BODY_LIMITS), else DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is None:
+        return None
+    return getattr(settings, "UPLOAD_BODY_LIMITS", {}).get(path, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
 def declared_length(scope):

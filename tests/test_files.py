@@ -7,6 +7,7 @@ owner; gone with their conversation; within the storage quota.
 import base64
 import io
 import json
+import os
 from datetime import timedelta
 
 import docx
@@ -419,3 +420,31 @@ def test_the_admin_shows_a_messages_files_and_each_persons_storage(owner, owner_
     settings.CHAT_ADMIN_SHOWS_CONTENT = False
     page = admin_client.get(f"/admin/chat/message/{question.pk}/change/").content.decode()
     assert "budget-2026.csv" not in page and "text/csv" in page
+
+
+def test_a_photo_larger_than_djangos_body_limit_uploads_through_the_server(live, owner, asgi_server):
+    """The server reads bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), but up to the
+    upload limit on POST /api/files/: a phone's photo is often 4 MB."""
+    noise = Image.frombytes("RGB", (1100, 1100), os.urandom(1100 * 1100 * 3))
+    output = io.BytesIO()
+    noise.save(output, "PNG")
+    data = output.getvalue()
+    assert len(data) > 3 * 1024 * 1024
+    boundary = "test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    client = live(owner)
+    stream = client.open(
+        "POST", "/api/files/", body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert stream.status == 201, stream.response.read()[:300]
+    stream.close()
+    # Elsewhere, Django's limit stands.
+    status, _ = client.json("POST", "/api/chats/", {"title": "x" * (3 * 1024 * 1024)})
+    assert status == 413
