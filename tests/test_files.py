@@ -448,3 +448,23 @@ def test_a_photo_larger_than_djangos_body_limit_uploads_through_the_server(live,
     # Elsewhere, Django's limit stands.
     status, _ = client.json("POST", "/api/chats/", {"title": "x" * (3 * 1024 * 1024)})
     assert status == 413
+
+
+def test_an_edited_question_keeps_its_files_and_a_regenerated_answer_sees_them(
+    live, owner, owner_uploads, upstream, vision
+):
+    created = uploaded(owner_uploads, "diagram.png", png())
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    events = client.ask(conversation_id, "What is this?", attachments=[created["id"]])
+    question_id, answer_id = events[0].data["user_message_id"], events[0].data["assistant_message_id"]
+    stream = client.open("POST", f"/api/messages/{answer_id}/regenerate/", {})
+    stream.events()
+    stream.close()
+    stream = client.open("POST", f"/api/messages/{question_id}/edit/", {"content": "Describe it"})
+    stream.events()
+    stream.close()
+    for request, text in zip(upstream.streamed_requests[1:], ["What is this?", "Describe it"], strict=True):
+        parts = request.body["messages"][-1]["content"]
+        assert parts[0] == {"type": "text", "text": text} and parts[1]["type"] == "image_url"
+    assert Attachment.objects.get().message_id == question_id

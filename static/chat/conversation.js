@@ -364,7 +364,7 @@ export class ConversationView {
     view.article.classList.add("editing");
     const close = () => {
       form.remove();
-      view.body.hidden = false;
+      view.body.hidden = !view.content && view.files.length > 0; // a question of files alone has no bubble
       view.article.classList.remove("editing");
     };
     const { form, area } = textForm({
