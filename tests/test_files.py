@@ -468,3 +468,18 @@ def test_an_edited_question_keeps_its_files_and_a_regenerated_answer_sees_them(
         parts = request.body["messages"][-1]["content"]
         assert parts[0] == {"type": "text", "text": text} and parts[1]["type"] == "image_url"
     assert Attachment.objects.get().message_id == question_id
+
+
+def test_an_earlier_image_goes_to_a_model_without_vision_as_a_line_naming_it(
+    live, owner, owner_uploads, upstream, vision
+):
+    created = uploaded(owner_uploads, "receipt.png", png())
+    client = live(owner)
+    conversation_id = client.create_conversation()
+    client.ask(conversation_id, "Total?", attachments=[created["id"]])
+    client.ask(conversation_id, "And in euros?", model="fake-other")
+    earlier = upstream.streamed_requests[1].body["messages"][0]["content"]
+    assert earlier == [
+        {"type": "text", "text": "Total?"},
+        {"type": "text", "text": "[Image: receipt.png, not shown: this model takes no images]"},
+    ]
