@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.signals import post_delete
@@ -88,6 +89,9 @@ def store(user_id, prepared):
     """Save a prepared upload for the person, within their storage quota."""
     quota = settings.CHAT_STORAGE_QUOTA_MB * 1024 * 1024
     if quota:
+        # The person's row locked until the file is saved: two uploads at once cannot both
+        # pass the quota (SQLite's transaction holds the whole database anyway).
+        list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
         used = Attachment.objects.stored_by(user_id)
         if used + len(prepared.data) > quota:
             raise TooLarge(

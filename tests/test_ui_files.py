@@ -145,3 +145,21 @@ def test_a_refused_file_is_said_and_a_refused_message_keeps_its_files(make_page,
     expect(page.locator("#notice")).to_contain_text("does not take images. Models that do: fake-model.")
     expect(page.locator("#files .file-chip img")).to_have_count(1)
     expect(page.locator("#prompt")).to_have_value("See?")
+
+
+def test_text_pasted_with_a_picture_of_it_is_pasted_as_text(make_page, owner, upstream):
+    """An office program puts a picture of the text copied beside it: the text is what is meant."""
+    page = open_chat(make_page(owner))
+    page.focus("#prompt")
+    pasted = page.evaluate(
+        f"""([name, type, data]) => {{
+          const transfer = ({DATA_TRANSFER})([name, type, data]);
+          transfer.setData("text/plain", "Copied from a spreadsheet");
+          const event = new ClipboardEvent("paste", {{ clipboardData: transfer, bubbles: true, cancelable: true }});
+          return document.getElementById("prompt").dispatchEvent(event);
+        }}""",
+        ["image.png", "image/png", base64.b64encode(png_bytes()).decode()],
+    )
+    assert pasted, "the paste was left to the browser"
+    expect(page.locator("#files")).to_be_hidden()
+    assert not Attachment.objects.exists()

@@ -61,8 +61,10 @@ export class Attachments {
       ui.attachInput.value = ""; // the same file can be picked again
     });
     ui.prompt.addEventListener("paste", (event) => {
-      const files = [...((event.clipboardData && event.clipboardData.files) || [])];
-      if (!files.length) return; // text: pasted as usual
+      const data = event.clipboardData;
+      const files = [...((data && data.files) || [])];
+      // Text is pasted as usual, even when an office program adds a picture of it.
+      if (!files.length || data.getData("text/plain")) return;
       event.preventDefault();
       this.add(files);
     });
