@@ -67,6 +67,10 @@ def as_markdown(conversation, messages):
             if message["reasoning"]:
                 quoted = "\n".join(f"> {line}" if line else ">" for line in message["reasoning"].splitlines())
                 lines += [f"> **{_('Reasoning')}**", ">", quoted, ""]
+        # The files sent with a question, by name (the files themselves stay on the server).
+        lines += [f"📎 {attachment['name']}" for attachment in message.get("attachments", ())]
+        if message.get("attachments") and message["content"]:
+            lines.append("")
         lines.append(message["content"])
         if message["role"] == Message.Role.ASSISTANT and message["status"] != Message.Status.COMPLETE:
             lines += ["", f"*({Message.Status(message['status']).label})*"]

@@ -483,3 +483,14 @@ def test_an_earlier_image_goes_to_a_model_without_vision_as_a_line_naming_it(
         {"type": "text", "text": "Total?"},
         {"type": "text", "text": "[Image: receipt.png, not shown: this model takes no images]"},
     ]
+
+
+def test_a_conversations_export_names_its_files(owner, owner_client, owner_uploads):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model", has_files=True)
+    question = conversation.messages.create(role="user", content="Read this")
+    created = uploaded(owner_uploads, "minutes.docx", word_document("The board met."))
+    Attachment.objects.filter(pk=created["id"]).update(message=question)
+    markdown = owner_client.get(f"/api/chats/{conversation.pk}/export/").content.decode()
+    assert "📎 minutes.docx\n\nRead this" in markdown
+    exported = owner_client.get(f"/api/chats/{conversation.pk}/export/?format=json").json()
+    assert exported["messages"][0]["attachments"][0]["name"] == "minutes.docx"
