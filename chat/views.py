@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
-from chat import branding, catalogue, limits, presets, profiles, shares, tokens
+from chat import branding, catalogue, files, limits, presets, profiles, shares, tokens
 from chat.accounts import (
     LoginForm,
     PasswordChangeForm,
@@ -279,9 +279,12 @@ def shared(request, key):
     share = shares.public(key)
     if share is None:
         raise Http404
+    rows = list(share.messages().values_list("id", "role", "content", "model"))
+    # The names of the files sent with each question: the files themselves are their owner's only.
+    sent = files.of_messages([row[0] for row in rows]) if share.conversation.has_files else {}
     messages = [
-        {"role": role, "content": content, "model": model}
-        for role, content, model in share.messages().values_list("role", "content", "model")
+        {"role": role, "content": content, "model": model, "files": [a.name for a in sent.get(pk, ())]}
+        for pk, role, content, model in rows
     ]
     context = {
         "share": share,

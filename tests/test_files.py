@@ -18,7 +18,7 @@ from django.utils import timezone
 from PIL import ExifTags, Image
 from pypdf import PdfReader, PdfWriter
 
-from chat.models import Attachment, Conversation, Message
+from chat.models import Attachment, Conversation, Message, Share
 
 pytestmark = pytest.mark.django_db
 
@@ -494,3 +494,16 @@ def test_a_conversations_export_names_its_files(owner, owner_client, owner_uploa
     assert "📎 minutes.docx\n\nRead this" in markdown
     exported = owner_client.get(f"/api/chats/{conversation.pk}/export/?format=json").json()
     assert exported["messages"][0]["attachments"][0]["name"] == "minutes.docx"
+
+
+def test_a_shared_page_names_the_files_but_shows_none_of_them(owner, owner_uploads, client):
+    conversation = Conversation.objects.create(owner=owner, model="fake-model", has_files=True)
+    question = conversation.messages.create(role="user", content="")
+    answer = conversation.messages.create(role="assistant", content="A chart of sales.", status="complete")
+    created = uploaded(owner_uploads, "sales.png", png())
+    Attachment.objects.filter(pk=created["id"]).update(message=question)
+    Share.objects.create(conversation=conversation, key="k" * 32, last_message_id=answer.pk)
+    page = client.get(f"/s/{'k' * 32}/").content.decode()
+    assert "📎 sales.png" in page and "/api/files/" not in page
+    assert '<div class="content bubble"></div>' not in page
+    assert client.get(f"/api/files/{created['id']}/").status_code == 401
