@@ -430,7 +430,7 @@ def with_image_data(messages):
     ]
     if not wanted:
         return messages
-    stored = {a.pk: a for a in Attachment.objects.filter(pk__in=wanted).only("file", "content_type")}
+    stored = {a.pk: a for a in Attachment.objects.filter(pk__in=wanted).only("file", "content_type", "name")}
     filled = []
     for message in messages:
         if not isinstance(message["content"], list):
@@ -441,9 +441,19 @@ def with_image_data(messages):
             if "attachment" not in part:
                 content.append(part)
             elif (attachment := stored.get(part["attachment"])) is not None:
-                content.append({"type": "image_url", "image_url": {"url": data_url(attachment)}})
+                content.append(_image_part(attachment))
         filled.append({**message, "content": content or ""})
     return filled
+
+
+def _image_part(attachment):
+    try:
+        return {"type": "image_url", "image_url": {"url": data_url(attachment)}}
+    except Exception:
+        # The turn is saved already: a storage that fails (a file lost, S3 away) must not
+        # leave its answer waiting for ever. The model is told, the operator logged.
+        logger.warning("the image of attachment %s could not be read from storage", attachment.pk, exc_info=True)
+        return {"type": "text", "text": f"[Image: {attachment.name}, could not be read]"}
 
 
 def data_url(attachment):

@@ -507,3 +507,14 @@ def test_a_shared_page_names_the_files_but_shows_none_of_them(owner, owner_uploa
     assert "📎 sales.png" in page and "/api/files/" not in page
     assert '<div class="content bubble"></div>' not in page
     assert client.get(f"/api/files/{created['id']}/").status_code == 401
+
+
+def test_an_image_lost_from_storage_still_lets_the_turn_be_answered(live, owner, owner_uploads, upstream, vision):
+    created = uploaded(owner_uploads, "gone.png", png())
+    attachment = Attachment.objects.get()
+    attachment.file.storage.delete(attachment.file.name)
+    client = live(owner)
+    events = client.ask(client.create_conversation(), "And this?", attachments=[created["id"]])
+    assert events[-1].name == "done"
+    told = {"type": "text", "text": "[Image: gone.png, could not be read]"}
+    assert parts_of(upstream.streamed_requests[0])[1] == told
