@@ -332,7 +332,11 @@ def file_view(request, file_id):
             response = HttpResponse(content_type=attachment.content_type)
             response["X-Accel-Redirect"] = settings.CHAT_FILES_ACCEL_REDIRECT.rstrip("/") + "/" + attachment.file.name
         else:
-            response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+            try:
+                stored = attachment.file.open("rb")
+            except FileNotFoundError:
+                raise NotFound(_("This file no longer exists.")) from None
+            response = FileResponse(stored, content_type=attachment.content_type)
     response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     # Nothing the file holds runs here, even opened on its own.

@@ -96,8 +96,8 @@ def store(user_id, prepared):
         if used + len(prepared.data) > quota:
             raise TooLarge(
                 _(
-                    "Your files take %(used)s of your %(quota)s MB of storage: delete conversations with files "
-                    "to make room for this one."
+                    "Your files take %(used)s MB of your %(quota)s MB of storage: delete conversations with "
+                    "files to make room for this one."
                 )
                 % {"used": _megabytes(used), "quota": settings.CHAT_STORAGE_QUOTA_MB},
                 field="file",

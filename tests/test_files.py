@@ -201,7 +201,7 @@ def test_the_storage_quota_refuses_what_would_go_over_it(owner_client, outsider_
     uploaded(owner_client, "first.txt", b"x" * 700_000)
     response = upload(owner_client, "second.txt", b"y" * 400_000)
     assert response.status_code == 413
-    assert "of your 1 MB of storage" in response.json()["error"]
+    assert "MB of your 1 MB of storage" in response.json()["error"]
     assert Attachment.objects.count() == 1 and len(stored_files(media_root)) == 1
     # Another person's quota is their own.
     assert upload(outsider_client, "theirs.txt", b"z" * 400_000).status_code == 201
@@ -518,3 +518,18 @@ def test_an_image_lost_from_storage_still_lets_the_turn_be_answered(live, owner,
     assert events[-1].name == "done"
     told = {"type": "text", "text": "[Image: gone.png, could not be read]"}
     assert parts_of(upstream.streamed_requests[0])[1] == told
+
+
+def test_a_file_lost_from_storage_is_404_not_a_server_error(owner_client):
+    created = uploaded(owner_client, "lost.txt", b"Gone")
+    attachment = Attachment.objects.get()
+    attachment.file.storage.delete(attachment.file.name)
+    response = owner_client.get(f"/api/files/{created['id']}/")
+    assert response.status_code == 404 and response.json()["error"] == "This file no longer exists."
+
+
+def test_refusals_are_told_in_chinese_to_a_chinese_page(owner_client):
+    file = io.BytesIO(b"")
+    file.name = "empty.txt"
+    response = owner_client.post("/api/files/", {"file": file}, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+    assert response.status_code == 400 and response.json()["error"] == "empty.txt 是空文件。"
