@@ -374,9 +374,9 @@ def of_messages(message_ids):
     return found
 
 
-def image_cost(size):
-    """What an image counts for in a history budget measured with `size` (tokens or characters)."""
-    return IMAGE_TOKENS if size("abcd") == 1 else IMAGE_TOKENS * 4
+def _in_characters(size):
+    """Whether a history budget measured with `size` counts characters (len), not tokens."""
+    return size is len
 
 
 def parts(text, attachments, *, vision, budget, size):
@@ -393,7 +393,8 @@ def parts(text, attachments, *, vision, budget, size):
     for attachment in attachments:
         if not attachment.is_image:
             body = attachment.text
-            room = max((budget - spent) * (4 if size("abcd") == 1 else 1), MIN_DOCUMENT_CHARS)
+            # In characters; a token is about four.
+            room = max((budget - spent) * (1 if _in_characters(size) else 4), MIN_DOCUMENT_CHARS)
             if len(body) > room:
                 body = (
                     body[:room]
@@ -408,7 +409,7 @@ def parts(text, attachments, *, vision, budget, size):
             spent += size(piece)
         elif vision:
             images.append({"type": "image_url", "image_url": {"url": ""}, "attachment": attachment.pk})
-            spent += image_cost(size)
+            spent += IMAGE_TOKENS * 4 if _in_characters(size) else IMAGE_TOKENS
         else:
             piece = f"[Image: {attachment.name}, not shown: this model takes no images]"
             content.append({"type": "text", "text": piece})
@@ -460,11 +461,3 @@ def data_url(attachment):
     with attachment.file.open("rb") as stored:
         encoded = base64.b64encode(stored.read()).decode("ascii")
     return f"data:{attachment.content_type};base64,{encoded}"
-
-
-def stored_by_user(user_ids):
-    """{user id: bytes their files take}, for the admin."""
-    from django.db.models import Sum
-
-    rows = Attachment.objects.filter(owner_id__in=user_ids).values("owner_id").annotate(total=Sum("size"))
-    return {row["owner_id"]: row["total"] or 0 for row in rows}

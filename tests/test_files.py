@@ -533,3 +533,19 @@ def test_refusals_are_told_in_chinese_to_a_chinese_page(owner_client):
     file.name = "empty.txt"
     response = owner_client.post("/api/files/", {"file": file}, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
     assert response.status_code == 400 and response.json()["error"] == "empty.txt 是空文件。"
+
+
+def test_a_document_is_cut_to_a_models_context_window_in_tokens(live, owner, owner_uploads, upstream):
+    """With the model's context window known, the budget is in tokens: about four characters each."""
+    from chat.models import Provider, ProviderModel
+
+    provider = Provider.objects.create(name="windowed", base_url=upstream.base_url)
+    provider.api_key = "sk-windowed"
+    provider.save()
+    ProviderModel.objects.create(provider=provider, name="small-window", context_window=8000, max_output_tokens=2000)
+    created = uploaded(owner_uploads, "long.txt", ("word " * 20000).encode())
+    client = live(owner)
+    client.ask(client.create_conversation(model="small-window"), "Summarise", attachments=[created["id"]])
+    text = parts_of(upstream.streamed_requests[0])[1]["text"]
+    # 6,000 tokens of history: some 24,000 characters of the document, not 6,000 nor all 100,000.
+    assert 20_000 < len(text) < 25_000 and "[The file is cut here" in text
