@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from chat.errors import Invalid, NotFound, TooLarge
-from chat.models import Attachment
+from chat.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
 
@@ -367,11 +367,20 @@ def give(question, attachments):
 
 
 def of_messages(message_ids):
-    """{message id: [attachment, ...]} of these messages, in the order they were uploaded."""
+    """
+    {message id: [attachment, ...]} of these questions, in the order they were uploaded. The
+    files are sent with a question, and every version of it made since (an edit: see
+    models.Message.versions_of) has them too: they belong to its place's first version.
+    """
+    message_ids = list(message_ids)
+    first_of = dict(
+        Message.objects.filter(pk__in=message_ids, versions_of__isnull=False).values_list("pk", "versions_of")
+    )
+    sent_with = {pk: first_of.get(pk, pk) for pk in message_ids}
     found = {}
-    for attachment in Attachment.objects.filter(message_id__in=message_ids).order_by("id"):
+    for attachment in Attachment.objects.filter(message_id__in=set(sent_with.values())).order_by("id"):
         found.setdefault(attachment.message_id, []).append(attachment)
-    return found
+    return {pk: found[first] for pk, first in sent_with.items() if first in found}
 
 
 def _in_characters(size):

@@ -55,6 +55,19 @@ def fresh_catalogue():
 
 
 @pytest.fixture(autouse=True)
+def language_of_the_settings():
+    """
+    Each test begins in the settings' language: a request of the test client in another
+    (Accept-Language) leaves its language active in the test's thread (LocaleMiddleware
+    activates it and nothing deactivates it), where the next test's own calls would speak it.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test's uploads in a folder of its own (the `default` storage is MEDIA_ROOT's)."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -462,12 +462,17 @@ def test_an_edited_question_keeps_its_files_and_a_regenerated_answer_sees_them(
     stream.events()
     stream.close()
     stream = client.open("POST", f"/api/messages/{question_id}/edit/", {"content": "Describe it"})
-    stream.events()
+    edited_id = stream.events()[0].data["user_message_id"]
     stream.close()
     for request, text in zip(upstream.streamed_requests[1:], ["What is this?", "Describe it"], strict=True):
         parts = request.body["messages"][-1]["content"]
         assert parts[0] == {"type": "text", "text": text} and parts[1]["type"] == "image_url"
+    # The file is the question's, sent once: each version of the question shows it.
     assert Attachment.objects.get().message_id == question_id
+    status, body = client.json("GET", f"/api/chats/{conversation_id}/")
+    assert body["messages"][0]["id"] == edited_id and body["messages"][0]["attachments"][0]["id"] == created["id"]
+    status, body = client.json("POST", f"/api/messages/{question_id}/show/", {})
+    assert body["messages"][0]["id"] == question_id and body["messages"][0]["attachments"][0]["id"] == created["id"]
 
 
 def test_an_earlier_image_goes_to_a_model_without_vision_as_a_line_naming_it(
