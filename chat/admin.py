@@ -199,25 +199,36 @@ def record_staff_read(request, conversation_id, message_id=None):
     )
 
 
-class MessageInline(admin.TabularInline):
-    model = Message
-    fields = ["role", "short_content", "status", "model", "prompt_tokens", "completion_tokens", "created_at"]
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
+    """
+    The rows a record holds, as the product wrote them: listed in order, never added, changed
+    or deleted here; its `content_fields` (what people wrote) shown only where content shows
+    (CHAT_ADMIN_SHOWS_CONTENT).
+    """
+
     ordering = ["id"]
     extra = 0
     can_delete = False
-    # Its rows are named by the message's id, not by its content (str()).
-    template = "admin/chat/conversation/message_inline.html"
+    content_fields = ()
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        return fields if shows_content() else [name for name in fields if name != "short_content"]
+        return fields if shows_content() else [name for name in fields if name not in self.content_fields]
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class MessageInline(ReadOnlyInline):
+    model = Message
+    fields = ["role", "short_content", "status", "model", "prompt_tokens", "completion_tokens", "created_at"]
+    readonly_fields = fields
+    content_fields = ["short_content"]
+    # Its rows are named by the message's id, not by its content (str()).
+    template = "admin/chat/conversation/message_inline.html"
 
     @admin.display(description=_("content"))
     def short_content(self, message):
@@ -249,26 +260,14 @@ class ConversationAdmin(HidesContent, admin.ModelAdmin):
         record_staff_read(request, conversation.pk)
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(ReadOnlyInline):
     """A question's files: what they are and their size; their names only where content shows."""
 
     model = Attachment
     fields = ["name", "kind", "content_type", "size_shown", "created_at"]
     readonly_fields = fields
-    ordering = ["id"]
-    extra = 0
-    can_delete = False
+    content_fields = ["name"]
     verbose_name_plural = _("files sent with it")
-
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        return fields if shows_content() else [name for name in fields if name != "name"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("size"))
     def size_shown(self, attachment):
