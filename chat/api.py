@@ -36,6 +36,7 @@ from chat import (
     presets,
     profiles,
     relay,
+    search,
     shares,
     sse,
     tokens,
@@ -205,6 +206,13 @@ def conversations_view(request):
         else:
             conversation = conversations.create(request.user.pk, **fields)
         return JsonResponse(conversation.as_json(), status=201)
+    number = _page_number(request)
+    archived = request.GET.get("archived", "") in ("1", "true")
+    rows, more = conversations.page(request.user.pk, number, query=request.GET.get("q", "").strip(), archived=archived)
+    return JsonResponse({"results": [c.as_json() for c in rows], "next_page": number + 1 if more else None})
+
+
+def _page_number(request):
     try:
         number = max(int(request.GET.get("page", 1)), 1)
     except ValueError:
@@ -212,9 +220,15 @@ def conversations_view(request):
     # A page far past any list would be an offset no database takes.
     if number is None or number > MAX_PAGE:
         raise Invalid(_("'page' must be a number."), field="page")
-    archived = request.GET.get("archived", "") in ("1", "true")
-    rows, more = conversations.page(request.user.pk, number, query=request.GET.get("q", "").strip(), archived=archived)
-    return JsonResponse({"results": [c.as_json() for c in rows], "next_page": number + 1 if more else None})
+    return number
+
+
+@require_GET
+@api_view
+def search_view(request):
+    """The person's conversations and messages that have the words of ?q= (chat.search)."""
+    results, next_page = search.search(request.user.pk, request.GET.get("q", ""), _page_number(request))
+    return JsonResponse({"results": results, "next_page": next_page})
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])

@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/chats/<id:conversation_id>/export/", api.export_conversation_view, name="api-export-conversation"),
     path("api/chats/<id:conversation_id>/share/", api.share_view, name="api-share"),
     path("api/shares/", api.shares_view, name="api-shares"),
+    path("api/search/", api.search_view, name="api-search"),
     path("s/<str:key>/", views.shared, name="shared"),
     path("api/export/", api.export_view, name="api-export"),
     path("api/import/", api.import_view, name="api-import"),

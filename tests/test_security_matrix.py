@@ -61,6 +61,7 @@ PRIVATE = {
     "chat:api-export",
     "chat:api-import",
     "chat:api-shares",
+    "chat:api-search",
     "chat:api-presets",
     "chat:api-files",
     "chat:tokens",
