@@ -70,6 +70,7 @@ def _page_strings():
         "tooLong": _("The message is longer than {max} characters."),
         "noConversations": _("No conversations yet."),
         "noResults": _("No conversations found."),
+        "noMessagesFound": _("No messages found."),
         "noArchived": _("No archived conversations."),
         "share": _("Share link"),
         "shareAgain": _("Update the link to this conversation as it is now"),

@@ -439,11 +439,14 @@ export class ConversationView {
 
   // --- Opening conversations ----------------------------------------------------------------
 
-  async open(id, { push = true } = {}) {
+  // message: the id of a message to show, marked (a search's hit); when the page opens at an
+  // address, its ?m=.
+  async open(id, { push = true, message = null } = {}) {
     this.detachLive();
     this.id = id;
     this.composer.showDraft();
-    if (push) history.pushState({}, "", `/c/${id}/`);
+    if (!push && message === null) message = Number(new URLSearchParams(window.location.search).get("m")) || null;
+    if (push) history.pushState({}, "", message ? `/c/${id}/?m=${message}` : `/c/${id}/`);
     this.sidebar.markCurrent();
     this.sidebar.close();
     this.notice.clear();
@@ -469,6 +472,11 @@ export class ConversationView {
     this.sidebar.shown(conversation);
     const liveView = this.showMessages(conversation);
     this.scroll.toBottom();
+    const found = message && this.messages.querySelector(`.message[data-id="${message}"]`);
+    if (found) {
+      found.classList.add("found");
+      this.scroll.toElement(found);
+    }
     if (liveView) this.follow(liveView);
   }
 

@@ -10,6 +10,7 @@ import { Composer } from "./composer.js";
 import { ConversationView } from "./conversation.js";
 import { elements } from "./dom.js";
 import { Drafts } from "./drafts.js";
+import { SearchHits } from "./hits.js";
 import { Notice } from "./notice.js";
 import { Presets } from "./presets.js";
 import { Scroll } from "./scroll.js";
@@ -33,7 +34,8 @@ const ui = elements([
   "confirm-text", "shortcuts-dialog", "budget", "skip-link", "export-links", "export-markdown", "export-json",
   "archived-toggle", "share-box", "share-shared", "share-url", "share-copy", "share-stop", "share-author", "share-make",
   "presets", "greeting", "preset-box", "preset-name", "preset-save", "attach", "attach-input", "files", "file-dialog",
-  "file-dialog-title", "file-dialog-image", "file-dialog-text", "file-dialog-download",
+  "file-dialog-title", "file-dialog-image", "file-dialog-text", "file-dialog-download", "hits-box", "hits", "hits-empty",
+  "hits-more",
 ]);
 
 const notice = new Notice(ui.notice, { strings, loginUrl: config.login_url });
@@ -135,6 +137,13 @@ settings.presets = new Presets({
   presets: config.presets,
 });
 
+const hits = new SearchHits({
+  elements: { hitsBox: ui.hitsBox, hits: ui.hits, hitsEmpty: ui.hitsEmpty, hitsMore: ui.hitsMore },
+  strings,
+  notice,
+  hooks: { open: (id, messageId) => conversation.open(id, { message: messageId }) },
+});
+
 const sidebar = new Sidebar({
   elements: {
     conversations: ui.conversations,
@@ -150,6 +159,7 @@ const sidebar = new Sidebar({
   },
   strings,
   notice,
+  hits,
   hooks: {
     currentId: () => conversation.id,
     isShown: (id) => id === conversation.id && Boolean(conversation.loaded),

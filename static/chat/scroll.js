@@ -37,6 +37,14 @@ export class Scroll {
     this.jump.hidden = true;
   }
 
+  // Shows `element` (a message a search found) in the middle of the view.
+  toElement(element) {
+    element.scrollIntoView({ block: "center", behavior: "instant" });
+    this.top = this.scroller.scrollTop;
+    this.stick = this.distanceFromBottom() < 12;
+    this.jump.hidden = this.stick;
+  }
+
   // Runs `change` (which alters the messages) so that the view stays at the end if it was
   // there, and otherwise stays exactly where the person is reading.
   keeping(change) {

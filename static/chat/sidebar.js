@@ -9,8 +9,10 @@ import { format } from "./text.js";
 export class Sidebar {
   // hooks: currentId() the open conversation's id; isShown(id) whether it is open and loaded;
   // open(id); deleted(id); titleChanged(id, title).
-  constructor({ elements, strings, notice, hooks }) {
+  // hits: the full-text search's (hits.js), shown under the titles found.
+  constructor({ elements, strings, notice, hits, hooks }) {
     this.ui = elements;
+    this.hits = hits;
     this.strings = strings;
     this.notice = notice;
     this.hooks = hooks;
@@ -201,6 +203,7 @@ export class Sidebar {
     const query = listing.searching();
     if (!query) {
       listing.found = null;
+      this.hits.clear();
       return;
     }
     // Then the server's answer, for conversations not loaded yet.
@@ -215,6 +218,11 @@ export class Sidebar {
         this.notice.failed(error);
       }
     }, 250);
+    // And what was said in them, a little later: a search of every message costs more.
+    clearTimeout(this.hitsTimer);
+    this.hitsTimer = setTimeout(() => {
+      if (query === listing.searching()) this.hits.find(query);
+    }, 400);
   }
 
   // Ctrl+K: the search box, on a phone with the sidebar slid in.
