@@ -18,7 +18,10 @@ counted):
 - history: a conversation of 2,000 messages and the first sidebar page of 10,000
   conversations, requested repeatedly;
 - disconnect: hundreds of streams, a third of whose clients hang up at a random point; every
-  answer must still be complete in the database.
+  answer must still be complete in the database;
+- search: a person with 100,000 messages searches them (GET /api/search/), 200 times, with
+  Chinese, a substring, identifiers, a phrase, a rare and a common word. Alone, on a chosen
+  database: `make bench BENCH_ARGS="--only search --database-url postgres://.../chat_bench"`.
 
 When ../shared/peer-relay/ exists (a side-by-side harness, not part of the product), its
 peer.sh measures the Node.js relay and the direct upstream for each N, its fake upstream and
@@ -265,6 +268,89 @@ def write_plan(path, entries):
 
 
 # --- Django in this process: seeding and checking the database -------------------------------
+
+# The searches of the search scenario, by kind: each is asked in turn.
+SEARCH_QUERIES = [
+    ("chinese", "数据库"),
+    ("chinese-2-chars", "索引"),
+    ("substring", "nationaliz"),
+    ("identifier", "get_for_user"),
+    ("camel-case", "useEffect"),
+    ("phrase", '"connection pool"'),
+    ("two-words", "migration rollback"),
+    ("rare", "xylophone"),
+    ("common", "the"),
+    ("none", "zzqxj"),
+]
+SEARCH_SENTENCES = [
+    "How do I make the database index faster when the table has millions of rows?",
+    "The connection pool keeps a few connections open, so that the next request needs no handshake.",
+    "Internationalization means the page speaks the person's language, and its dates too.",
+    "Call Conversation.objects.get_for_user(request.user) to list only the person's own rows.",
+    "In React, useEffect runs after the render; return a cleanup function for subscriptions.",
+    "A migration adds the column, and its rollback drops it again.",
+    "我们今天讨论了数据库的索引应该怎样设计，才能让查询更快。",
+    "这个问题的答案取决于你的数据量和查询方式。",
+    "请用中文解释一下连接池的作用，以及什么时候需要调大它。",
+    "Streaming answers arrive token by token; the page shows them as they come.",
+    "Tests run against real databases: SQLite, PostgreSQL and MariaDB.",
+    "The sidebar lists the conversations, pinned first, then the most recent.",
+]
+
+SEARCH_TITLES = ["Monday", "a long week", "work", "holidays", "odds and ends", "某天", "学习"]
+
+
+def fill_searchable_history(user, total):
+    """
+    `total` messages of `user`'s in conversations of 50, over two years, questions and
+    answers of sentences that the search scenario's queries find: most of the words in many
+    messages, "xylophone" in a few.
+    """
+    import random
+
+    from django.utils import timezone
+
+    from chat.models import Conversation, Message
+
+    rng = random.Random(16)
+    now = timezone.now()
+    per_chat = 50
+    chats = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                owner=user,
+                model=MODEL,
+                # Titles of their own: the queries time the messages' search, not the titles'.
+                title=f"Chat {n} of {rng.choice(SEARCH_TITLES)}",
+                updated_at=now - timezone.timedelta(hours=n * 8),
+            )
+            for n in range(total // per_chat)
+        ],
+        batch_size=1000,
+    )
+    made = 0
+    batch = []
+    for n, chat in enumerate(chats):
+        start = now - timezone.timedelta(hours=n * 8 + 1)
+        for i in range(per_chat):
+            words = rng.sample(SEARCH_SENTENCES, 2 if i % 2 == 0 else 6)
+            if rng.random() < 0.0001:
+                words.append("A xylophone, for once.")
+            batch.append(
+                Message(
+                    conversation=chat,
+                    role="user" if i % 2 == 0 else "assistant",
+                    content=" ".join(words),
+                    model="" if i % 2 == 0 else MODEL,
+                    created_at=start + timezone.timedelta(seconds=i * 30),
+                )
+            )
+        if len(batch) >= 5000:
+            Message.objects.bulk_create(batch, batch_size=1000)
+            made += len(batch)
+            batch = []
+    Message.objects.bulk_create(batch, batch_size=1000)
+    return made + len(batch)
 
 
 def setup_django(env):
@@ -799,6 +885,76 @@ class Bench:
         log("history:", json.dumps(results))
         return results
 
+    def search(self):
+        """A person with 100,000 messages searching them (GET /api/search/), varied queries."""
+        server = Server(self.env, self.workdir, "search")
+        try:
+            return self._search(server)
+        finally:
+            server.stop()
+
+    def _search(self, server):
+        from django.db import connection
+
+        from chat import search
+
+        entry = self.users.create(1, prefix="search", login_over_http=1)[0]
+        started = time.perf_counter()
+        count = fill_searchable_history(entry["user"], self.args.search_messages)
+        fill_s = time.perf_counter() - started
+        # MySQL/MariaDB: the triggers noted the new messages; their n-grams are written before
+        # a search (500 at a time), or all at once as here (as `manage.py searchindex` does).
+        started = time.perf_counter()
+        indexed = 0
+        while connection.vendor == "mysql" and (batch := search.index_pending(2000)):
+            indexed += batch
+        if connection.vendor == "postgresql":
+            # The planner's statistics, as autovacuum makes them soon after a big write: without
+            # them it reads a rare word's matches through the primary key instead of the index.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE chat_message")
+        index_s = time.perf_counter() - started
+        cookie = f"sessionid={entry['session']}; csrftoken={entry['csrf']}"
+        connection_ = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        times = {kind: [] for kind, _ in SEARCH_QUERIES}
+        hits = {}
+        queries = list(SEARCH_QUERIES) * (self.args.search_repeats // len(SEARCH_QUERIES) + 1)
+        queries = queries[: self.args.search_repeats]
+        for attempt, (kind, query) in enumerate([*SEARCH_QUERIES, *queries]):
+            path = "/api/search/?" + urlencode({"q": query})
+            started = time.perf_counter()
+            connection_.request("GET", path, headers={"Cookie": cookie})
+            response = connection_.getresponse()
+            body = response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: HTTP {response.status} {body[:200]!r}")
+            if attempt >= len(SEARCH_QUERIES):  # one round of each first, to warm the worker and caches
+                times[kind].append(elapsed)
+                hits[kind] = len(json.loads(body)["results"])
+        connection_.close()
+        every = sorted(t for kind_times in times.values() for t in kind_times)
+        result = {
+            "messages": count,
+            "fill_s": round(fill_s, 1),
+            "index_s": round(index_s, 1),
+            "searches": len(every),
+            "p50_ms": round(statistics.median(every), 1),
+            "p99_ms": round(every[min(len(every) - 1, int(0.99 * len(every)))], 1),
+            "max_ms": round(every[-1], 1),
+            "kinds": {
+                kind: {
+                    "query": dict(SEARCH_QUERIES)[kind],
+                    "hits_page_1": hits.get(kind),
+                    "p50_ms": round(statistics.median(kind_times), 1),
+                    "max_ms": round(max(kind_times), 1),
+                }
+                for kind, kind_times in times.items()
+            },
+        }
+        log("search:", json.dumps(result))
+        return result
+
     def disconnect(self):
         """Hundreds of streams; a third of the clients hang up at random points."""
         conc = self.args.disconnect_streams
@@ -857,12 +1013,17 @@ def main():
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--interval", type=int, default=20, help="ms between two tokens of the fake upstream")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
-    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="an empty database (default: $DATABASE_URL, else a new SQLite file in a temp dir)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="repeat the stream scenarios this many times")
     parser.add_argument(
         "--scenarios",
-        default="streams,new-chats,api,limits,single,history,disconnect",
-        help="which scenarios, comma-separated",
+        "--only",
+        default="streams,new-chats,api,limits,single,history,disconnect,search",
+        help="which scenarios, comma-separated (e.g. --only search)",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
     parser.add_argument("--limits-pairs", type=int, default=4, help="off/on pairs of the limits scenario")
@@ -870,6 +1031,8 @@ def main():
     parser.add_argument("--conversation-messages", type=int, default=2000)
     parser.add_argument("--sidebar-conversations", type=int, default=10_000)
     parser.add_argument("--disconnect-streams", type=int, default=300)
+    parser.add_argument("--search-messages", type=int, default=100_000)
+    parser.add_argument("--search-repeats", type=int, default=200, help="searches timed, of the kinds in turn")
     parser.add_argument("--no-peer", action="store_true", help="skip the Node relay and direct upstream")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="'-' for none")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
@@ -908,6 +1071,8 @@ def main():
             results["history"] = bench.history()
         if "disconnect" in scenarios:
             results["disconnect"] = bench.disconnect()
+        if "search" in scenarios:
+            results["search"] = bench.search()
     finally:
         bench.close()
     results["database"] = bench.env["DATABASE_URL"].split(":", 1)[0]

@@ -135,7 +135,12 @@ TITLE, MESSAGE = 0, 1
 
 
 class Engine:
-    """The SQL of one database: a title hit and a message hit, in one ordered query."""
+    """
+    The SQL of one database. Title hits are few (a person's conversations, their titles
+    scanned); message hits are many, so they come in the order an index gives them without a
+    sort: by id, newest first. Ids follow the order messages were written, which is their
+    time, but for imported conversations: those rank as of when they were imported.
+    """
 
     def escaped(self, term):
         return "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
@@ -144,29 +149,26 @@ class Engine:
         """SQL that a conversation `c`'s title has every term, and its parameters."""
         return " AND ".join(["c.title LIKE %s"] * len(terms)), [self.escaped(term) for term in terms]
 
-    def message_match(self, terms):
-        """The FROM of the messages `m` and SQL that a message has every term, with the
-        parameters of both."""
+    def message_hits(self, user_id, terms, *, offset, limit):
+        """(id, conversation id, title, archived, content, created_at, role) of the
+        person's messages with every term, newest first."""
         raise NotImplementedError
 
     def hits(self, user_id, terms, *, offset, limit):
-        title_where, title_params = self.title_match(terms)
-        message_from, message_where, message_params = self.message_match(terms)
+        where, params = self.title_match(terms)
         sql = f"""
-            SELECT {TITLE} AS kind, c.id AS conversation_id, NULL AS message_id, c.title, c.archived,
-                   c.title AS text, c.updated_at AS at, '' AS role
-              FROM chat_conversation c
-             WHERE c.owner_id = %s AND {title_where}
-            UNION ALL
-            SELECT {MESSAGE}, m.conversation_id, m.id, c.title, c.archived, m.content, m.created_at, m.role
-              FROM {message_from} JOIN chat_conversation c ON c.id = m.conversation_id
-             WHERE c.owner_id = %s AND m.content <> '' AND {message_where}
-             ORDER BY kind, at DESC, message_id DESC
-             LIMIT %s OFFSET %s"""
-        params = [user_id, *title_params, user_id, *message_params, limit, offset]
+            SELECT c.id, c.title, c.archived, c.updated_at FROM chat_conversation c
+             WHERE c.owner_id = %s AND {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT %s"""
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+            cursor.execute(sql, [user_id, *params, offset + limit])
+            titles = [(TITLE, pk, None, title, archived, title, at, "") for pk, title, archived, at in cursor]
+        page = titles[offset:]
+        if len(page) < limit:
+            # Past the titles: the messages, from where the titles end.
+            skipped = max(0, offset - len(titles))
+            rows = self.message_hits(user_id, terms, offset=skipped, limit=limit - len(page))
+            page += [(MESSAGE, conversation_id, pk, *rest) for pk, conversation_id, *rest in rows]
+        return page
 
 
 class SQLite(Engine):
@@ -180,17 +182,27 @@ class SQLite(Engine):
     def title_match(self, terms):
         return " AND ".join(["c.title LIKE %s ESCAPE '\\'"] * len(terms)), [self.escaped(term) for term in terms]
 
-    def message_match(self, terms):
+    def message_hits(self, user_id, terms, *, offset, limit):
         long_terms = [term for term in terms if len(term) >= 3]
-        short_terms = [term for term in terms if len(term) < 3]
-        where, params = [], []
+        where, params = ["c.owner_id = %s", "m.content <> ''"], [user_id]
+        for term in terms:
+            if len(term) < 3:
+                where.append("m.content LIKE %s ESCAPE '\\'")
+                params.append(self.escaped(term))
         if long_terms:
-            where.append("m.id IN (SELECT rowid FROM chat_message_search WHERE chat_message_search MATCH %s)")
-            params.append(" AND ".join('"' + term.replace('"', '""') + '"' for term in long_terms))
-        for term in short_terms:
-            where.append("m.content LIKE %s ESCAPE '\\'")
-            params.append(self.escaped(term))
-        return "chat_message m", " AND ".join(where), params
+            # The FTS table first (CROSS JOIN keeps SQLite's join order), read by rowid from
+            # the newest: the LIMIT ends the reading, with no sort of every match.
+            source = (
+                "chat_message_search s CROSS JOIN chat_message m ON m.id = s.rowid"
+                " CROSS JOIN chat_conversation c ON c.id = m.conversation_id"
+            )
+            where.insert(0, "chat_message_search MATCH %s")
+            params.insert(0, " AND ".join('"' + term.replace('"', '""') + '"' for term in long_terms))
+            order = "s.rowid DESC"
+        else:
+            source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+            order = "m.id DESC"
+        return select_messages(source, where, params, order, offset=offset, limit=limit)
 
 
 class PostgreSQL(Engine):
@@ -203,8 +215,11 @@ class PostgreSQL(Engine):
     def title_match(self, terms):
         return " AND ".join(["c.title ILIKE %s"] * len(terms)), [self.escaped(term) for term in terms]
 
-    def message_match(self, terms):
-        return "chat_message m", " AND ".join(["m.content ILIKE %s"] * len(terms)), [self.escaped(t) for t in terms]
+    def message_hits(self, user_id, terms, *, offset, limit):
+        where = ["c.owner_id = %s", "m.content <> ''", *(["m.content ILIKE %s"] * len(terms))]
+        params = [user_id, *(self.escaped(term) for term in terms)]
+        source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+        return select_messages(source, where, params, "m.id DESC", offset=offset, limit=limit)
 
 
 class MySQL(Engine):
@@ -226,6 +241,7 @@ class MySQL(Engine):
     # The messages indexed before a search at most: any more (a big import) are indexed by
     # the next searches, or at once by `manage.py searchindex`.
     BATCH = 500
+    NEWEST = 2000
 
     def hits(self, user_id, terms, *, offset, limit):
         try:
@@ -235,18 +251,37 @@ class MySQL(Engine):
             logger.warning("search: indexing the changed messages failed (%s); searching the index as it is", exc)
         return super().hits(user_id, terms, offset=offset, limit=limit)
 
-    def message_match(self, terms):
+    def message_hits(self, user_id, terms, *, offset, limit):
         grams = [gram for term in terms for gram in query_grams(term)]
-        likes = " AND ".join(["m.content LIKE %s"] * len(terms))
-        params = [self.escaped(term) for term in terms]
-        if not grams:
-            return "chat_message m", likes, params
-        against = " ".join("+" + word_of(gram) for gram in dict.fromkeys(grams))
-        return (
-            "chat_message_search s JOIN chat_message m ON m.id = s.message_id",
-            f"MATCH (s.grams) AGAINST (%s IN BOOLEAN MODE) AND {likes}",
-            [against, *params],
+        where = ["c.owner_id = %s", "m.content <> ''", *(["m.content LIKE %s"] * len(terms))]
+        params = [user_id, *(self.escaped(term) for term in terms)]
+        # InnoDB's FULLTEXT reads every match of a word before the LIMIT: a common one (in a
+        # third of 100,000 messages) costs seconds. A common word is in the newest messages
+        # too, so they are read first, newest first, until a page is found or NEWEST are
+        # read; only a rarer word (whose matches the index reads quickly) goes on to the index.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT MAX(id) FROM chat_message")
+            (newest,) = cursor.fetchone()
+        rows = select_messages(
+            "chat_message m FORCE INDEX (PRIMARY) STRAIGHT_JOIN chat_conversation c ON c.id = m.conversation_id",
+            [*where, "m.id > %s"],
+            [*params, (newest or 0) - self.NEWEST],
+            "m.id DESC",
+            offset=offset,
+            limit=limit,
         )
+        if len(rows) == limit:
+            return rows
+        if grams:
+            source = (
+                "chat_message_search s JOIN chat_message m ON m.id = s.message_id"
+                " JOIN chat_conversation c ON c.id = m.conversation_id"
+            )
+            where.insert(0, "MATCH (s.grams) AGAINST (%s IN BOOLEAN MODE)")
+            params.insert(0, " ".join("+" + word_of(gram) for gram in dict.fromkeys(grams)))
+        else:
+            source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+        return select_messages(source, where, params, "m.id DESC", offset=offset, limit=limit)
 
 
 def word_of(gram):
@@ -298,6 +333,16 @@ def index_pending(limit):
         )
         cursor.execute(f"DELETE FROM chat_message_search_pending WHERE message_id IN ({marks})", ids)
     return len(ids)
+
+
+def select_messages(source, where, params, order, *, offset, limit):
+    sql = (
+        "SELECT m.id, m.conversation_id, c.title, c.archived, m.content, m.created_at, m.role"
+        f" FROM {source} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        return cursor.fetchall()
 
 
 ENGINES = {"sqlite": SQLite, "postgresql": PostgreSQL, "mysql": MySQL}

@@ -19,6 +19,16 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def through_the_index(monkeypatch):
+    """
+    On MySQL/MariaDB a page found among the newest messages is found by reading them
+    (chat.search.MySQL.NEWEST): the tests' few messages all are. Here the FULLTEXT index
+    answers, as for a longer history; test_the_newest_messages_are_read_first reads them.
+    """
+    monkeypatch.setattr(search.MySQL, "NEWEST", 0)
+
+
 def chat(owner, title, *texts, days_ago=0):
     """A conversation of `owner`'s, its messages question, answer, question... `days_ago`."""
     at = timezone.now() - timedelta(days=days_ago)
@@ -103,8 +113,8 @@ def test_every_term_must_match(owner_client, owner):
 
 def test_title_hits_come_before_message_hits_and_recent_before_old(owner_client, owner):
     old_title = chat(owner, "Kubernetes notes", "nothing", days_ago=30)
-    new_body = chat(owner, "Deploying", "we run it on kubernetes now", days_ago=1)
     old_body = chat(owner, "Older", "kubernetes was new then", days_ago=20)
+    new_body = chat(owner, "Deploying", "we run it on kubernetes now", days_ago=1)
     hits = found(owner_client, "kubernetes")["results"]
     assert [(hit["conversation_id"], hit["message_id"], hit["in"]) for hit in hits] == [
         (old_title.pk, None, "title"),
@@ -240,3 +250,11 @@ def test_a_deleted_conversation_is_found_no_more(owner_client, owner):
 def test_the_errors_are_in_the_persons_language(owner_client):
     response = owner_client.get("/api/search/", {"q": ""}, headers={"accept-language": "zh-hans"})
     assert response.json()["error"] == "请输入要搜索的内容：“q”不能为空。"
+
+
+def test_the_newest_messages_are_read_first_with_the_same_hits(owner_client, owner, monkeypatch):
+    chat(owner, "many", *(f"repeated marker number {n}, 数据库" for n in range(30)), "数据 alone")
+    through_the_index = [found(owner_client, query, page) for query in ("marker", "数据") for page in (1, 2)]
+    monkeypatch.setattr(search.MySQL, "NEWEST", 2000)
+    assert [found(owner_client, query, page) for query in ("marker", "数据") for page in (1, 2)] == through_the_index
+    assert [len(page["results"]) for page in through_the_index] == [20, 10, 20, 11]
