@@ -200,7 +200,9 @@ class SQLite(Engine):
             params.insert(0, " AND ".join('"' + term.replace('"', '""') + '"' for term in long_terms))
             order = "s.rowid DESC"
         else:
-            source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+            # Newest first by the primary key, until a page is found: quick for a common
+            # short word, a read of every message for a rare one.
+            source = "chat_message m CROSS JOIN chat_conversation c ON c.id = m.conversation_id"
             order = "m.id DESC"
         return select_messages(source, where, params, order, offset=offset, limit=limit)
 

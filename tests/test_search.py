@@ -258,3 +258,15 @@ def test_the_newest_messages_are_read_first_with_the_same_hits(owner_client, own
     monkeypatch.setattr(search.MySQL, "NEWEST", 2000)
     assert [found(owner_client, query, page) for query in ("marker", "数据") for page in (1, 2)] == through_the_index
     assert [len(page["results"]) for page in through_the_index] == [20, 10, 20, 11]
+
+
+def test_searchindex_writes_what_changed_at_once(owner_client, owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    chat(owner, "big import", *(f"imported line {n}" for n in range(30)))
+    out = StringIO()
+    call_command("searchindex", stdout=out)
+    assert out.getvalue().startswith(("Indexed 30 messages.", "Nothing to do"))
+    assert len(found(owner_client, "imported")["results"]) == 20

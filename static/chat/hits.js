@@ -5,19 +5,23 @@
 // (/c/<id>/?m=<message id>).
 import { json } from "./api.js";
 
-// The snippet as text with <mark> around each [start, end) range of `highlights`.
+// The snippet as text with <mark> around each [start, end) range of `highlights`, offsets
+// in Unicode characters (code points, as the server counts them; an emoji is two of
+// JavaScript's string units).
 export function markedText(snippet, highlights) {
+  const chars = Array.from(snippet);
+  const text = (start, end) => chars.slice(start, end).join("");
   const parts = [];
   let at = 0;
   for (const [start, end] of highlights) {
     if (start < at || end <= start) continue;
-    if (start > at) parts.push(document.createTextNode(snippet.slice(at, start)));
+    if (start > at) parts.push(document.createTextNode(text(at, start)));
     const mark = document.createElement("mark");
-    mark.textContent = snippet.slice(start, end);
+    mark.textContent = text(start, end);
     parts.push(mark);
     at = end;
   }
-  if (at < snippet.length) parts.push(document.createTextNode(snippet.slice(at)));
+  if (at < chars.length) parts.push(document.createTextNode(text(at)));
   return parts;
 }
 
