@@ -22,6 +22,7 @@ export class Sidebar {
     this.renaming = null;
     this.searchTimer = 0;
     this.searchSeq = 0;
+    this.hitsTimer = 0;
 
     const ui = elements;
     ui.conversations.addEventListener("click", (event) => this.clicked(event));
