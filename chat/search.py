@@ -218,7 +218,10 @@ class PostgreSQL(Engine):
         return " AND ".join(["c.title ILIKE %s"] * len(terms)), [self.escaped(term) for term in terms]
 
     def message_hits(self, user_id, terms, *, offset, limit):
-        where = ["c.owner_id = %s", "m.content <> ''", *(["m.content ILIKE %s"] * len(terms))]
+        # A term with no case (Chinese, digits) takes LIKE, which the index serves as well and
+        # which checks a row three times faster: a short rare one reads every message.
+        where = ["c.owner_id = %s", "m.content <> ''"]
+        where += ["m.content LIKE %s" if term.lower() == term.upper() else "m.content ILIKE %s" for term in terms]
         params = [user_id, *(self.escaped(term) for term in terms)]
         source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
         return select_messages(source, where, params, "m.id DESC", offset=offset, limit=limit)
