@@ -97,6 +97,13 @@ def test_code_identifiers_are_found_as_they_are_written(owner_client, owner):
     assert found(owner_client, "100%")["results"] == []
 
 
+def test_backslashes_and_quotes_are_searched_as_written(owner_client, owner):
+    chat(owner, "paths", r"Open C:\Users\me and read it", 'She said "hello" twice', "C:Users without them")
+    assert snippets(owner_client, r"C:\Users") == [r"Open C:\Users\me and read it"]
+    assert snippets(owner_client, r"\me") == [r"Open C:\Users\me and read it"]
+    assert snippets(owner_client, 'said "hello"') == ['She said "hello" twice']
+
+
 def test_a_quoted_phrase_matches_as_a_phrase_and_words_each_anywhere(owner_client, owner):
     chat(owner, "foxes", "the quick brown fox jumps", "a brown dog, quick as ever")
     assert snippets(owner_client, '"quick brown"') == ["the quick brown fox jumps"]
