@@ -132,6 +132,8 @@ def aware(value):
 
 
 TITLE, MESSAGE = 0, 1
+# The messages a search reads: those with text, of the versions shown (models.Message.hidden_in).
+READ = "m.content <> '' AND m.hidden_in IS NULL"
 
 
 class Engine:
@@ -184,7 +186,7 @@ class SQLite(Engine):
 
     def message_hits(self, user_id, terms, *, offset, limit):
         long_terms = [term for term in terms if len(term) >= 3]
-        where, params = ["c.owner_id = %s", "m.content <> ''"], [user_id]
+        where, params = ["c.owner_id = %s", READ], [user_id]
         for term in terms:
             if len(term) < 3:
                 where.append("m.content LIKE %s ESCAPE '\\'")
@@ -220,7 +222,7 @@ class PostgreSQL(Engine):
     def message_hits(self, user_id, terms, *, offset, limit):
         # A term with no case (Chinese, digits) takes LIKE, which the index serves as well and
         # which checks a row three times faster: a short rare one reads every message.
-        where = ["c.owner_id = %s", "m.content <> ''"]
+        where = ["c.owner_id = %s", READ]
         where += ["m.content LIKE %s" if term.lower() == term.upper() else "m.content ILIKE %s" for term in terms]
         params = [user_id, *(self.escaped(term) for term in terms)]
         source = "chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
@@ -258,7 +260,7 @@ class MySQL(Engine):
 
     def message_hits(self, user_id, terms, *, offset, limit):
         grams = [gram for term in terms for gram in query_grams(term)]
-        where = ["c.owner_id = %s", "m.content <> ''", *(["m.content LIKE %s"] * len(terms))]
+        where = ["c.owner_id = %s", READ, *(["m.content LIKE %s"] * len(terms))]
         params = [user_id, *(self.escaped(term) for term in terms)]
         # InnoDB's FULLTEXT reads every match of a word before the LIMIT: a common one (in a
         # third of 100,000 messages) costs seconds. A common word is in the newest messages

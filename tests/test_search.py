@@ -229,19 +229,25 @@ def test_a_partial_answer_is_found_while_it_streams(live, owner, upstream, scrip
     assert hit["snippet"] == "first axolotl then more"
 
 
-def test_an_edited_question_is_found_by_its_new_words_only(live, owner, upstream, script):
+def test_an_edited_question_is_found_by_the_words_of_the_version_shown(live, owner, upstream, script):
     upstream.push(script(words=["first answer"]), script(words=["second answer"]))
     client = live(owner)
     conversation_id = client.create_conversation()
     question_id = client.ask(conversation_id, "about the ocelot")[0].data["user_message_id"]
     assert [hit["message_id"] for hit in live_hits(client, "ocelot")] == [question_id]
     stream = client.open("POST", f"/api/messages/{question_id}/edit/", {"content": "about the capybara"})
-    assert stream.events()[-1].name == "done"
+    events = stream.events()
     stream.close()
+    assert events[-1].name == "done"
+    edited_id = events[0].data["user_message_id"]
     assert live_hits(client, "ocelot") == []
-    assert [hit["message_id"] for hit in live_hits(client, "capybara")] == [question_id]
-    # The answer the edit replaced is gone from the index too.
+    assert [hit["message_id"] for hit in live_hits(client, "capybara")] == [edited_id]
+    # The answer of the version not shown is not found either.
     assert [hit["snippet"] for hit in live_hits(client, "answer")] == ["second answer"]
+    # Shown again, the earlier version is what is found.
+    client.json("POST", f"/api/messages/{question_id}/show/", {})
+    assert [hit["message_id"] for hit in live_hits(client, "ocelot")] == [question_id]
+    assert [hit["snippet"] for hit in live_hits(client, "answer")] == ["first answer"]
 
 
 def test_a_deleted_conversation_is_found_no_more(owner_client, owner):
