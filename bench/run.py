@@ -13,6 +13,9 @@ counted):
   completed/failed streams, time to first token, added latency over the ideal, largest gap
   between tokens, server CPU per 1,000 tokens (all gunicorn processes), server RSS before and
   at peak, answers found complete in the database;
+- limits: the streams with every fair-use limit off, on, and off again (a control: what two
+  identical runs differ by), --limits-pairs times; and the checks alone, the turn's database
+  unit timed in one thread with the limits off and on;
 - single: one stream at a time, time to first token through the relay minus directly from
   the upstream;
 - history: a conversation of 2,000 messages and the first sidebar page of 10,000
@@ -683,20 +686,49 @@ class Bench:
     def limits(self, conc):
         """
         The cost of the fair-use checks: the same streams with every limit and quota off and
-        on (none reached), alternating, --limits-pairs pairs: a few per cent is within the
-        drift of one run to the next, so one pair says little. Every other pair runs "on"
-        first: the database grows with each run, and a side always run second would pay it.
+        on (none reached), --limits-pairs times, each time with a control: the same streams
+        off once more, whose difference from the first is what two identical runs differ by
+        here (a burst's CPU varies by a tenth or more from one run to the next). The three
+        take turns at running first: the database grows with each run, and a side always run
+        later would pay it.
         """
+        orders = [("off", "on", "control"), ("on", "control", "off"), ("control", "off", "on")]
         pairs = []
         for number in range(self.args.limits_pairs):
-            if number % 2:
-                on = self.streams(conc, LIMITS_ON)
-                off = self.streams(conc)
-            else:
-                off = self.streams(conc)
-                on = self.streams(conc, LIMITS_ON)
-            pairs.append({"off": off, "on": on})
-        return {"conc": conc, "pairs": pairs}
+            pair = {}
+            for side in orders[number % len(orders)]:
+                pair[side] = self.streams(conc, LIMITS_ON if side == "on" else None)
+            pairs.append(pair)
+        return {"conc": conc, "pairs": pairs, "check": self.check_cost()}
+
+    def check_cost(self, count=600):
+        """
+        What the checks cost a turn without a burst's noise: the turn's database unit
+        (chat.turns.start: the checks, the question and the empty answer saved), here in one
+        thread, for people on their first turn (the costlier check: their activity row is
+        made), every other one with every limit on; the median CPU time of each side.
+        """
+        from django.contrib.auth import get_user_model
+        from django.test import override_settings
+
+        from chat import turns
+        from chat.models import Conversation, Message
+
+        owners = get_user_model().objects.bulk_create(
+            get_user_model()(username=f"check{self.servers}-{number}") for number in range(count)
+        )
+        conversations = Conversation.objects.bulk_create(Conversation(owner=owner, model=MODEL) for owner in owners)
+        spent = {"off": [], "on": []}
+        on = {name: int(value) for name, value in LIMITS_ON.items()}
+        for number, conversation in enumerate(conversations):
+            side = "on" if number % 2 else "off"
+            with override_settings(**(on if side == "on" else {})):
+                started = time.process_time()
+                turn = turns.start(conversation.owner_id, conversation.pk, PROMPT)
+                spent[side].append((time.process_time() - started) * 1000)
+            # Nothing generates it: ended, so that no later scenario waits for it.
+            Message.objects.filter(pk=turn.answer_id).update(status=Message.Status.COMPLETE)
+        return {side: round(statistics.median(times), 3) for side, times in spent.items()}
 
     @contextlib.contextmanager
     def profiler(self, pids, name):
@@ -1036,7 +1068,7 @@ def main():
         help="which scenarios, comma-separated (e.g. --only search)",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
-    parser.add_argument("--limits-pairs", type=int, default=4, help="off/on pairs of the limits scenario")
+    parser.add_argument("--limits-pairs", type=int, default=4, help="off/on/control runs of the limits scenario")
     parser.add_argument("--history-repeats", type=int, default=30)
     parser.add_argument("--conversation-messages", type=int, default=2000)
     parser.add_argument("--sidebar-conversations", type=int, default=10_000)
