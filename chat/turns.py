@@ -191,11 +191,7 @@ def edit(user_id, question_id, content, *, model=None):
     Message.objects.filter(pk=question.pk).update(versions_of=place)
     conversation.messages.shown().filter(id__gte=question.pk).update(hidden_in=question.pk)
     edited, answer = conversation.add_turn(content, versions_of=place)
-    messages, _first, _live = conversation.upstream_messages(
-        before_id=answer.pk, tokens=history_tokens(offer), vision=offer.vision
-    )
-    turn = _turn(user_id, conversation, edited, answer, messages, offer, person)
-    return replace(turn, versions=_versions(conversation, place))
+    return _answering(user_id, conversation, edited, answer, offer, person, place)
 
 
 @transaction.atomic
@@ -242,20 +238,27 @@ def _check_shown(message):
         raise Invalid(_("This version is not the one shown: show it first."))
 
 
-def _versions(conversation, place):
-    return tuple(conversation.messages.filter(versions_of=place).order_by("id").values_list("id", flat=True))
-
-
 def _answer_again(user_id, conversation, question, offer, person, versions_of=None):
     conversation.touch()
     answer = conversation.new_answer()
     answer.versions_of = versions_of
     answer.save()
+    return _answering(user_id, conversation, question, answer, offer, person, versions_of)
+
+
+def _answering(user_id, conversation, question, answer, offer, person, place=None):
+    """
+    The turn of a new `answer` to `question`, both saved: the history before it goes
+    upstream, and, when the answer or the question is a new version of `place`, its versions.
+    """
     messages, _first, _live = conversation.upstream_messages(
         before_id=answer.pk, tokens=history_tokens(offer), vision=offer.vision
     )
     turn = _turn(user_id, conversation, question, answer, messages, offer, person)
-    return replace(turn, versions=_versions(conversation, versions_of)) if versions_of else turn
+    if place is None:
+        return turn
+    versions = conversation.messages.filter(versions_of=place).order_by("id").values_list("id", flat=True)
+    return replace(turn, versions=tuple(versions))
 
 
 def _turn(user_id, conversation, question, answer, messages, offer, person):
