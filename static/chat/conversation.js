@@ -428,10 +428,11 @@ export class ConversationView {
       return;
     }
     if (this.id !== shownId || this.live) return;
-    const scrolled = window.scrollY;
-    this.messages.replaceChildren();
-    this.showMessages(conversation);
-    window.scrollTo(0, scrolled);
+    // Where the person was reading (scroll.js), the page redrawn with the versions chosen.
+    this.scroll.keeping(() => {
+      this.messages.replaceChildren();
+      this.showMessages(conversation);
+    });
     // The keyboard stays on the button pressed, as if the page had not been redrawn.
     const chosen = this.messages.querySelector(`.message[data-id="${id}"] [data-action="${action}"]`);
     if (chosen && !chosen.disabled) chosen.focus();
