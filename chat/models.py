@@ -810,6 +810,28 @@ class UsageQuerySet(models.QuerySet):
             month, day = cursor.fetchone()
         return int(month), int(day)
 
+    def add_each(self, rows):
+        """
+        Add to existing rows, by pk: `rows` are (pk, requests, prompt_tokens,
+        completion_tokens, estimated_tokens, cost), each added to that row's totals. One
+        statement written once and run for each row (executemany), as Message's update_each:
+        the answers a process finishes together are charged in one go, where an ORM UPDATE of
+        five F() sums cost 0.6 ms of building for each user (docs/benchmarks.md).
+        """
+        if not rows:
+            return
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        fields = [Usage._meta.get_field(name) for name in Usage.SUMS]
+        assignments = ", ".join(f"{quote(field.column)} = {quote(field.column)} + %s" for field in fields)
+        sql = f"UPDATE {quote(Usage._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
+        params = [
+            [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)] + [pk]
+            for pk, *values in rows
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
 
 class Usage(models.Model):
     """
@@ -836,6 +858,9 @@ class Usage(models.Model):
     cost = models.DecimalField(_("cost"), max_digits=16, decimal_places=6, default=0)
 
     objects = UsageQuerySet.as_manager()
+
+    # The running totals an answer adds to, in the order of UsageQuerySet.add_each's values.
+    SUMS = ("requests", "prompt_tokens", "completion_tokens", "estimated_tokens", "cost")
 
     class Meta:
         verbose_name = _("usage")

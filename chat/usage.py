@@ -105,7 +105,9 @@ def cost(offer, prompt, completion):
 def record(charges, *, day=None):
     """
     Add `charges` to their users' totals of `day` (today in the server's time zone). Run it
-    in the transaction that saves the answers charged.
+    in the transaction that saves the answers charged. The rows that exist are found with one
+    query and added to with one statement (UsageQuerySet.add_each); the others, a person's
+    first answers of the day, are made with one INSERT.
     """
     day = day or timezone.localdate()
     totals = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
@@ -116,34 +118,62 @@ def record(charges, *, day=None):
         total[2] += charge.completion_tokens
         total[3] += charge.prompt_tokens + charge.completion_tokens if charge.estimated else 0
         total[4] += charge.cost
-    for (user_id, model, provider, token_id), (requests, prompt, completion, estimated, spent) in totals.items():
-        row = Usage.objects.filter(user_id=user_id, day=day, model=model, token_id=token_id)
-        added = {
-            "requests": F("requests") + requests,
-            "prompt_tokens": F("prompt_tokens") + prompt,
-            "completion_tokens": F("completion_tokens") + completion,
-            "estimated_tokens": F("estimated_tokens") + estimated,
-            "cost": F("cost") + spent,
-        }
-        if row.update(**added):
-            continue
-        try:
-            # In a savepoint: another process may create the day's row at the same moment.
-            with transaction.atomic():
-                Usage.objects.create(
+    if not totals:
+        return
+    users = sorted({user_id for user_id, _model, _provider, _token in totals})
+    existing = {}
+    for start in range(0, len(users), 500):
+        rows = Usage.objects.filter(day=day, user_id__in=users[start : start + 500])
+        existing.update(
+            ((user_id, model, token_id), pk)
+            for pk, user_id, model, token_id in rows.values_list("pk", "user", "model", "token")
+        )
+    adding, missing = [], {}
+    for (user_id, model, provider, token_id), values in totals.items():
+        if (pk := existing.get((user_id, model, token_id))) is not None:
+            adding.append((pk, *values))
+        else:
+            missing[user_id, model, provider, token_id] = values
+    Usage.objects.add_each(adding)
+    if not missing:
+        return
+    try:
+        # In a savepoint: another process may make one of these rows at the same moment.
+        with transaction.atomic():
+            Usage.objects.bulk_create(
+                Usage(
                     user_id=user_id,
                     day=day,
                     model=model,
                     provider=provider,
                     token_id=token_id,
-                    requests=requests,
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    estimated_tokens=estimated,
-                    cost=spent,
+                    **dict(zip(Usage.SUMS, values, strict=True)),
                 )
-        except IntegrityError:
-            row.update(**added)
+                for (user_id, model, provider, token_id), values in missing.items()
+            )
+    except IntegrityError:
+        for key, values in missing.items():
+            _add_one(day, *key, values)
+
+
+def _add_one(day, user_id, model, provider, token_id, values):
+    """Add `values` (in UsageQuerySet.SUMS' order) to one row, made if need be."""
+    row = Usage.objects.filter(user_id=user_id, day=day, model=model, token_id=token_id)
+    added = {name: F(name) + value for name, value in zip(Usage.SUMS, values, strict=True)}
+    if row.update(**added):
+        return
+    try:
+        with transaction.atomic():
+            Usage.objects.create(
+                user_id=user_id,
+                day=day,
+                model=model,
+                provider=provider,
+                token_id=token_id,
+                **dict(zip(Usage.SUMS, values, strict=True)),
+            )
+    except IntegrityError:
+        row.update(**added)
 
 
 def charge_abandoned(answers):

@@ -6,6 +6,7 @@ so, and the running totals equal the answers' usage whatever happens to them.
 
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
@@ -14,7 +15,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import limits
+from chat import limits, tokens, usage
 from chat.errors import OverLimit
 from chat.models import Activity, Allowance, Conversation, Message, Usage
 from tests.support.fake_upstream import Script
@@ -397,6 +398,67 @@ def test_usage_is_costed_at_the_models_prices(live, owner, upstream):
     assert (row.model, row.provider) == ("fake-priced", "priced")
     # 11 prompt tokens at 2 per million, 5 completion tokens at 8 per million.
     assert str(row.cost) == "0.000062"
+
+
+def charge(user, model="fake-model", *, prompt=10, completion=5, cost="0.000100", estimated=False, token_id=None):
+    return usage.Charge(
+        user_id=user.pk,
+        model=model,
+        provider="",
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        estimated=estimated,
+        cost=Decimal(cost),
+        token_id=token_id,
+    )
+
+
+def totals_of(user):
+    return list(
+        Usage.objects.filter(user=user)
+        .order_by("model")
+        .values_list("model", "requests", "prompt_tokens", "completion_tokens", "estimated_tokens", "cost")
+    )
+
+
+@pytest.mark.django_db
+def test_answers_ended_together_add_to_their_users_rows_and_make_the_missing_ones(owner, outsider):
+    usage.record([charge(owner), charge(owner, "other-model", estimated=True)])
+    assert totals_of(owner) == [
+        ("fake-model", 1, 10, 5, 0, Decimal("0.0001")),
+        ("other-model", 1, 10, 5, 15, Decimal("0.0001")),
+    ]
+    # One batch: two answers of the owner's model (a row to add to), the outsider's first.
+    with CaptureQueriesContext(connection) as queries:
+        usage.record([charge(owner, prompt=1, completion=2), charge(owner, cost="0.5"), charge(outsider)])
+    assert totals_of(owner)[0] == ("fake-model", 3, 21, 12, 0, Decimal("0.5002"))
+    assert totals_of(owner)[1] == ("other-model", 1, 10, 5, 15, Decimal("0.0001"))
+    assert totals_of(outsider) == [("fake-model", 1, 10, 5, 0, Decimal("0.0001"))]
+    # The rows read, added to, and the missing one made: however many answers and people.
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]) == 3
+
+
+@pytest.mark.django_db
+def test_a_days_row_made_by_another_process_meanwhile_is_added_to_not_doubled(owner, outsider):
+    # The outsider's row (of an API token: the rows of the page, whose token is none, are
+    # told apart by the one process that writes them on SQLite, and by the query above
+    # elsewhere) is made after the batch looked for it: the batch's INSERT fails, and each row
+    # is then added to, or made, on its own.
+    token, _secret = tokens.create(outsider.pk, name="script")
+    made_meanwhile = Usage(user=outsider, day=timezone.localdate(), model="fake-model", token=token, requests=4)
+    original = Usage.objects.add_each
+
+    def add_each_then_the_other_process(rows):
+        original(rows)
+        made_meanwhile.save()
+
+    Usage.objects.add_each = add_each_then_the_other_process
+    try:
+        usage.record([charge(owner), charge(outsider, token_id=token.pk)])
+    finally:
+        del Usage.objects.add_each
+    assert totals_of(owner) == [("fake-model", 1, 10, 5, 0, Decimal("0.0001"))]
+    assert totals_of(outsider) == [("fake-model", 5, 10, 5, 0, Decimal("0.0001"))]
 
 
 def test_the_person_sees_their_usage_and_quotas(live, owner, outsider, upstream, settings):
