@@ -252,6 +252,39 @@ def limits_rise(limits):
     return median([rise(pair, "on") for pair in pairs]), control
 
 
+def cost_table(cost, tokens):
+    """Where a stream's CPU goes: fixed per stream and per token, each relay, fitted."""
+    short, long = cost["lengths"]
+    lines = [
+        f"#### Where a stream's CPU goes ({cost['conc']} streams of {short} and of {long} tokens, later turns)",
+        "",
+        f"| | CPU per stream, {short} tokens | {long} tokens | fixed per stream | per token | at {tokens} tokens |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    fitted = cost["fitted"]
+    for who, label in (("node", "Node relay (peer.sh)"), ("django", "**Django relay**")):
+        if who not in fitted:
+            continue
+        fit = fitted[who]
+        at = fit["fixed_ms"] + fit["per_token_us"] * tokens / 1000
+        short_ms, long_ms = (cost["per_stream_ms"][str(length)][who] for length in (short, long))
+        lines.append(
+            f"| {label} | {short_ms:.2f} ms | {long_ms:.2f} ms "
+            f"| {fit['fixed_ms']:.2f} ms | {fit['per_token_us']:.0f} µs | {at:.2f} ms |"
+        )
+    if "node" in fitted and "django" in fitted:
+        node, django = fitted["node"], fitted["django"]
+        budget = 1.05 * (node["fixed_ms"] + node["per_token_us"] * tokens / 1000)
+        room = budget - django["per_token_us"] * tokens / 1000
+        lines += [
+            "",
+            f"At {tokens} tokens, 1.05× the Node relay's stream is {budget:.2f} ms of CPU: with the Django "
+            f"relay's cost per token, that leaves {room:.2f} ms for all of a stream's fixed cost, where it "
+            f"spends {django['fixed_ms']:.2f} ms.",
+        ]
+    return lines
+
+
 def render(results):
     info, args = results["machine"], results["args"]
     lines = [
@@ -274,6 +307,8 @@ def render(results):
             lines += [f"#### Round {number}", ""]
         for conc, data in entry.items():
             lines += stream_table(int(conc), data, args["tokens"]) + [""]
+    if cost := results.get("cost"):
+        lines += cost_table(cost, args["tokens"]) + [""]
     if limits := results.get("limits"):
         lines += [
             f"#### Fair-use checks ({limits['conc']} streams, every limit and quota on but none reached)",

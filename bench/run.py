@@ -13,6 +13,8 @@ counted):
   completed/failed streams, time to first token, added latency over the ideal, largest gap
   between tokens, server CPU per 1,000 tokens (all gunicorn processes), server RSS before and
   at peak, answers found complete in the database;
+- cost: the streams (later turns) with short and with long answers, through the Django and
+  the Node relay, fitted as a fixed CPU cost per stream and a cost per token;
 - limits: the streams with every fair-use limit off, on, and off again (a control: what two
   identical runs differ by), --limits-pairs times; and the checks alone, the turn's database
   unit timed in one thread with the limits off and on;
@@ -756,6 +758,43 @@ class Bench:
             for spy in spies:
                 spy.wait(30)
 
+    @contextlib.contextmanager
+    def answers_of(self, tokens):
+        """The scenarios within run with answers of `tokens` tokens (an upstream of their own)."""
+        kept = self.upstream, self.args.tokens, self.env["OPENAI_BASE_URL"]
+        self.upstream = Upstream(tokens, self.args.interval, self.workdir)
+        self.args.tokens, self.env["OPENAI_BASE_URL"] = tokens, self.upstream.url
+        try:
+            yield
+        finally:
+            self.upstream.stop()
+            self.upstream, self.args.tokens, self.env["OPENAI_BASE_URL"] = kept
+
+    def cost(self, conc, lengths=(10, 300)):
+        """
+        Where a stream's CPU goes: the same burst with short and long answers, through the
+        Django relay (later turns) and the Node relay, fitted as a fixed cost per stream (the
+        request, the turn, the upstream request, the final save) plus a cost per token.
+        """
+        measured = {}
+        for tokens in lengths:
+            with self.answers_of(tokens):
+                node = self.peer(conc).get("seed-node-relay", {}) if node_available() and not self.args.no_peer else {}
+                relay = self.streams(conc)
+            measured[str(tokens)] = {
+                "django": relay["cpu_ms_per_1k_tokens"] * tokens / 1000,
+                "node": node["cpu_ms_per_1k_tokens"] * tokens / 1000 if "cpu_ms_per_1k_tokens" in node else None,
+                "failed": relay["failed"] + node.get("failed", 0),
+            }
+        short, long = lengths
+        fitted = {}
+        for who in ("django", "node"):
+            if measured[str(short)][who] is None:
+                continue
+            per_token = (measured[str(long)][who] - measured[str(short)][who]) / (long - short)
+            fitted[who] = {"fixed_ms": measured[str(short)][who] - per_token * short, "per_token_us": per_token * 1000}
+        return {"conc": conc, "lengths": list(lengths), "per_stream_ms": measured, "fitted": fitted}
+
     def peer(self, conc):
         """The Node relay and the direct upstream, by ../shared/peer-relay/peer.sh."""
         output = subprocess.run(
@@ -1064,7 +1103,7 @@ def main():
     parser.add_argument(
         "--scenarios",
         "--only",
-        default="streams,new-chats,api,limits,single,history,disconnect,search",
+        default="streams,new-chats,api,cost,limits,single,history,disconnect,search",
         help="which scenarios, comma-separated (e.g. --only search)",
     )
     parser.add_argument("--single-repeats", type=int, default=15)
@@ -1105,6 +1144,8 @@ def main():
                         entry[conc]["relay-api"] = bench.streams(conc, api=True)
                 results["rounds"].append(entry)
                 log(f"round {round_number + 1} of {args.rounds} done")
+        if "cost" in scenarios:
+            results["cost"] = bench.cost(counts[0])
         if "limits" in scenarios:
             results["limits"] = bench.limits(counts[0])
         if "single" in scenarios:
