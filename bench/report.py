@@ -10,6 +10,11 @@ BIG_P50_RATIO = 1.5  # 1,000 streams: p50 added latency <= 1.5x Node's
 TTFT_ADDED_MS = 15  # one stream: time to first token + <= 15 ms over the direct upstream
 HISTORY_MS = 150  # a page of history in under 150 ms of server time
 SEARCH_P50_MS, SEARCH_P99_MS = 50, 150  # a search of 100,000 messages, server time
+# Where a stream's CPU goes (the cost scenario): the relaying of tokens level with the Node
+# relay's, and a stream's fixed cost (the person, the turn saved, the history, the upstream
+# request, the final save) within 4x its own, which authenticates and saves nothing.
+PER_TOKEN_RATIO = 1.1
+FIXED_RATIO = 4.0
 LIMITS_RISE = 0.05  # fair use: CPU per 1k tokens with every limit on <= 5 % over all off
 
 
@@ -161,6 +166,20 @@ def targets(results):
                         ours <= theirs,
                     )
                 )
+    if (cost := results.get("cost")) and {"node", "django"} <= cost["fitted"].keys():
+        node, django = cost["fitted"]["node"], cost["fitted"]["django"]
+        for name, key, unit, limit in (
+            ("cost per token", "per_token_us", "µs", PER_TOKEN_RATIO),
+            ("fixed cost per stream", "fixed_ms", "ms", FIXED_RATIO),
+        ):
+            ratio = _ratio(django[key], node[key]) if node[key] > 0 else None
+            rows.append(
+                (
+                    f"{cost['conc']} streams: CPU, {name} ≤ {limit}× Node's",
+                    f"{django[key]:.2f} vs {node[key]:.2f} {unit}" + (f" = {ratio:.2f}×" if ratio is not None else ""),
+                    ratio is not None and ratio <= limit,
+                )
+            )
     if (limits := results.get("limits")) and (check := limits.get("check")):
         turn = limits_turn_cpu(limits, results["args"]["tokens"])
         cost = check["on"] - check["off"]
