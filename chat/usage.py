@@ -11,7 +11,6 @@ anything (a fault at the first byte) consumed nothing; a stopped or interrupted 
 its prompt and what it produced.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -110,9 +109,12 @@ def record(charges, *, day=None):
     first answers of the day, are made with one INSERT.
     """
     day = day or timezone.localdate()
-    totals = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
+    # By the row each charge adds to (a row's provider is the one of its first charge).
+    totals = {}
     for charge in charges:
-        total = totals[charge.user_id, charge.model, charge.provider, charge.token_id]
+        _provider, total = totals.setdefault(
+            (charge.user_id, charge.model, charge.token_id), (charge.provider, [0, 0, 0, 0, Decimal(0)])
+        )
         total[0] += 1
         total[1] += charge.prompt_tokens
         total[2] += charge.completion_tokens
@@ -120,7 +122,7 @@ def record(charges, *, day=None):
         total[4] += charge.cost
     if not totals:
         return
-    users = sorted({user_id for user_id, _model, _provider, _token in totals})
+    users = sorted({user_id for user_id, _model, _token in totals})
     existing = {}
     for start in range(0, len(users), 500):
         rows = Usage.objects.filter(day=day, user_id__in=users[start : start + 500])
@@ -129,11 +131,11 @@ def record(charges, *, day=None):
             for pk, user_id, model, token_id in rows.values_list("pk", "user", "model", "token")
         )
     adding, missing = [], {}
-    for (user_id, model, provider, token_id), values in totals.items():
-        if (pk := existing.get((user_id, model, token_id))) is not None:
+    for key, (provider, values) in totals.items():
+        if (pk := existing.get(key)) is not None:
             adding.append((pk, *values))
         else:
-            missing[user_id, model, provider, token_id] = values
+            missing[key] = (provider, values)
     Usage.objects.add_each(adding)
     if not missing:
         return
@@ -149,11 +151,11 @@ def record(charges, *, day=None):
                     token_id=token_id,
                     **dict(zip(Usage.SUMS, values, strict=True)),
                 )
-                for (user_id, model, provider, token_id), values in missing.items()
+                for (user_id, model, token_id), (provider, values) in missing.items()
             )
     except IntegrityError:
-        for key, values in missing.items():
-            _add_one(day, *key, values)
+        for (user_id, model, token_id), (provider, values) in missing.items():
+            _add_one(day, user_id, model, provider, token_id, values)
 
 
 def _add_one(day, user_id, model, provider, token_id, values):

@@ -4,6 +4,7 @@ upstream, with a 429 and when it frees up; usage is counted exactly, or estimate
 so, and the running totals equal the answers' usage whatever happens to them.
 """
 
+import dataclasses
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -436,6 +437,16 @@ def test_answers_ended_together_add_to_their_users_rows_and_make_the_missing_one
     assert totals_of(outsider) == [("fake-model", 1, 10, 5, 0, Decimal("0.0001"))]
     # The rows read, added to, and the missing one made: however many answers and people.
     assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]) == 3
+
+
+@pytest.mark.django_db
+def test_charges_of_one_model_through_two_providers_in_one_batch_add_to_one_row(owner):
+    # The page's rows (no API token) are not kept apart by the unique constraint, whose NULLs
+    # differ: the batch must not make two.
+    first, second = charge(owner), charge(owner, prompt=1, completion=1)
+    second = dataclasses.replace(second, provider="renamed")
+    usage.record([first, second])
+    assert totals_of(owner) == [("fake-model", 2, 11, 6, 0, Decimal("0.0002"))]
 
 
 @pytest.mark.django_db
