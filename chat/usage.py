@@ -143,37 +143,36 @@ def record(charges, *, day=None):
         # In a savepoint: another process may make one of these rows at the same moment.
         with transaction.atomic():
             Usage.objects.bulk_create(
-                Usage(
-                    user_id=user_id,
-                    day=day,
-                    model=model,
-                    provider=provider,
-                    token_id=token_id,
-                    **dict(zip(Usage.SUMS, values, strict=True)),
-                )
-                for (user_id, model, token_id), (provider, values) in missing.items()
+                _new_row(day, key, provider, values) for key, (provider, values) in missing.items()
             )
     except IntegrityError:
-        for (user_id, model, token_id), (provider, values) in missing.items():
-            _add_one(day, user_id, model, provider, token_id, values)
+        for key, (provider, values) in missing.items():
+            _add_one(day, key, provider, values)
 
 
-def _add_one(day, user_id, model, provider, token_id, values):
-    """Add `values` (in UsageQuerySet.SUMS' order) to one row, made if need be."""
+def _new_row(day, key, provider, values):
+    """The row of `key` (user id, model, token id) on `day`, holding `values` (Usage.SUMS' order)."""
+    user_id, model, token_id = key
+    return Usage(
+        user_id=user_id,
+        day=day,
+        model=model,
+        provider=provider,
+        token_id=token_id,
+        **dict(zip(Usage.SUMS, values, strict=True)),
+    )
+
+
+def _add_one(day, key, provider, values):
+    """Add `values` (in Usage.SUMS' order) to the row of `key`, made if need be."""
+    user_id, model, token_id = key
     row = Usage.objects.filter(user_id=user_id, day=day, model=model, token_id=token_id)
     added = {name: F(name) + value for name, value in zip(Usage.SUMS, values, strict=True)}
     if row.update(**added):
         return
     try:
         with transaction.atomic():
-            Usage.objects.create(
-                user_id=user_id,
-                day=day,
-                model=model,
-                provider=provider,
-                token_id=token_id,
-                **dict(zip(Usage.SUMS, values, strict=True)),
-            )
+            _new_row(day, key, provider, values).save(force_insert=True)
     except IntegrityError:
         row.update(**added)
 

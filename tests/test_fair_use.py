@@ -450,7 +450,7 @@ def test_charges_of_one_model_through_two_providers_in_one_batch_add_to_one_row(
 
 
 @pytest.mark.django_db
-def test_a_days_row_made_by_another_process_meanwhile_is_added_to_not_doubled(owner, outsider):
+def test_a_days_row_made_by_another_process_meanwhile_is_added_to_not_doubled(owner, outsider, monkeypatch):
     # The outsider's row (of an API token: the rows of the page, whose token is none, are
     # told apart by the one process that writes them on SQLite, and by the query above
     # elsewhere) is made after the batch looked for it: the batch's INSERT fails, and each row
@@ -463,11 +463,8 @@ def test_a_days_row_made_by_another_process_meanwhile_is_added_to_not_doubled(ow
         original(rows)
         made_meanwhile.save()
 
-    Usage.objects.add_each = add_each_then_the_other_process
-    try:
-        usage.record([charge(owner), charge(outsider, token_id=token.pk)])
-    finally:
-        del Usage.objects.add_each
+    monkeypatch.setattr(Usage.objects, "add_each", add_each_then_the_other_process)
+    usage.record([charge(owner), charge(outsider, token_id=token.pk)])
     assert totals_of(owner) == [("fake-model", 1, 10, 5, 0, Decimal("0.0001"))]
     assert totals_of(outsider) == [("fake-model", 5, 10, 5, 0, Decimal("0.0001"))]
 
